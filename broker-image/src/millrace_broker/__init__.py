@@ -1,0 +1,1 @@
+"""Millrace broker: a Kafka-compatible streaming broker in asyncio Python."""

@@ -1,0 +1,1 @@
+"""Millrace operator: manages Millrace clusters on Kubernetes."""
