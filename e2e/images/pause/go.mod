@@ -1,0 +1,3 @@
+module millrace.local/e2e/pause
+
+go 1.22

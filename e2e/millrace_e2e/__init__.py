@@ -1,0 +1,1 @@
+"""Plumbing of Millrace's e2e tier: a kind cluster, kubectl, namespaces and waits."""
