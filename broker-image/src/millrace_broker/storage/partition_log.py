@@ -1,0 +1,454 @@
+"""The log of one partition: an ordered list of segments, the last one active.
+
+Append (leader): validate every batch (``validation``), check producer state against a
+staged copy, assign offsets from the log end, convert compression only when the topic
+demands a different codec, patch baseOffset/partitionLeaderEpoch in place (and
+LogAppendTime with a new CRC), roll if the active segment is full or old, write with one
+``os.write`` and commit the staged producer state. No per-record work unless the topic is
+compacted, converts compression or bounds old timestamps.
+
+Read: bisect the segment by base offset, jump to the batch containing the fetch offset
+through the sparse offset index, then ``pread`` up to ``max_bytes`` at once and cut at
+the last whole batch, using the index again (an indexed position is a batch start) so at
+most one index interval of headers is walked. The high watermark (``max_offset``) limits
+the result to batches whose last offset is below it, as Kafka's read up to the HW
+position does.
+
+Durability: no fsync unless ``flush.messages``/``flush.ms`` ask (Kafka's default: the OS
+decides; replication provides durability). A kill -9 loses nothing written; ``open``
+recovers the active segment(s) from the recovery point and truncates a torn tail.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from kio.schema.errors import ErrorCode
+
+from millrace_broker.protocol.record_batch import (
+    LOG_APPEND_TIME,
+    BatchHeader,
+    InvalidBatch,
+    patch_batch,
+    read_header,
+    validate_batch,
+)
+from millrace_broker.storage import retention, timestamps
+from millrace_broker.storage.checkpoint import (
+    CLEAN_SHUTDOWN_FILE,
+    LOG_START_OFFSET_FILE,
+    RECOVERY_POINT_FILE,
+    read_offset,
+    write_offset,
+)
+from millrace_broker.storage.compression import codec_for
+from millrace_broker.storage.errors import StorageError
+from millrace_broker.storage.log_config import LogConfig
+from millrace_broker.storage.log_loader import load_segments, new_segment
+from millrace_broker.storage.producer_state import ProducerEntry, ProducerStateManager
+from millrace_broker.storage.records import recompress_batch
+from millrace_broker.storage.segment import LogSegment
+from millrace_broker.storage.validation import split_batches, validate_client_batches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    base_offset: int
+    last_offset: int
+    log_append_time_ms: int
+    log_start_offset: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    records: bytes | memoryview
+    log_start_offset: int
+    log_end_offset: int
+
+
+class PartitionLog:
+    def __init__(
+        self,
+        directory: Path,
+        config: LogConfig,
+        segments: list[LogSegment],
+        producers: ProducerStateManager,
+        log_start_offset: int,
+        *,
+        now_ms: int,
+    ) -> None:
+        self.directory = directory
+        self.config = config
+        self.segments = segments
+        self._bases = [s.base_offset for s in segments]
+        self.producers = producers
+        self.log_start_offset = log_start_offset
+        self.last_flush_ms = now_ms
+        self._dirty: dict[int, LogSegment] = {}
+        self.closed = False
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, directory: Path, config: LogConfig, *, now_ms: int) -> PartitionLog:
+        loaded = load_segments(directory, config, now_ms=now_ms)
+        segments = loaded.segments
+        log_start = read_offset(directory / LOG_START_OFFSET_FILE, 0)
+        if not segments:
+            segments = [new_segment(directory, log_start, config, now_ms)]
+        end = segments[-1].next_offset
+        log_start = min(max(log_start, segments[0].base_offset), end)
+        producers = ProducerStateManager(directory)
+        snapshot = producers.load_snapshot(end)
+        replayed = 0
+        if snapshot < end:
+            for segment in segments:
+                if segment.next_offset <= snapshot:
+                    continue
+                found = segment.find(snapshot)
+                start = found[0] if found is not None else segment.size
+                for _, header in segment.iter_batches(start):
+                    producers.replay(header)
+                    replayed += 1
+        producers.map_end_offset = end
+        self = cls(directory, config, segments, producers, log_start, now_ms=now_ms)
+        (directory / CLEAN_SHUTDOWN_FILE).unlink(missing_ok=True)
+        if not loaded.clean:
+            write_offset(directory / RECOVERY_POINT_FILE, end)
+            if replayed:
+                producers.take_snapshot()
+            log.info("recovered %s: log end %d, %d bytes truncated, %d batches replayed",
+                     directory, end, loaded.recovered_bytes_truncated, replayed)
+        return self
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.segments[-1].next_offset
+
+    @property
+    def active(self) -> LogSegment:
+        return self.segments[-1]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    @property
+    def segment_count(self) -> int:
+        return len(self.segments)
+
+    def producer_state(self, producer_id: int) -> ProducerEntry | None:
+        return self.producers.get(producer_id)
+
+    def update_config(self, config: LogConfig) -> None:
+        self.config = config
+        for segment in self.segments:
+            segment.index_interval_bytes = config.index_interval_bytes
+
+    # -- appends ---------------------------------------------------------------------------
+
+    def append_as_leader(
+        self, records: bytes | bytearray | memoryview, *, leader_epoch: int, now_ms: int
+    ) -> AppendResult:
+        batches = validate_client_batches(records, self.config, now_ms=now_ms)
+        staged: dict[int, ProducerEntry] = {}
+        next_offset = self.log_end_offset
+        bases: list[int] = []
+        for _, header in batches:
+            if header.has_producer_id:
+                duplicate = self.producers.find_duplicate(header)
+                if duplicate is not None:
+                    return AppendResult(
+                        duplicate.first_offset, duplicate.last_offset, -1,
+                        self.log_start_offset, True,
+                    )
+                self.producers.check_and_stage(staged, header, next_offset)
+            bases.append(next_offset)
+            next_offset += header.last_offset_delta + 1
+
+        buf = bytearray(records)
+        target = codec_for(self.config.compression_type)
+        if target is not None and any(h.compression != target for _, h in batches):
+            converted = bytearray()
+            for pos, header in batches:
+                batch = memoryview(buf)[pos : pos + header.total_size]
+                converted += batch if header.compression == target else (
+                    recompress_batch(batch, target))
+            buf = converted
+            batches = split_batches(buf)
+
+        log_append = self.config.message_timestamp_type == "LogAppendTime"
+        headers: list[BatchHeader] = []
+        for (pos, _), base in zip(batches, bases, strict=True):
+            if log_append:
+                patch_batch(buf, pos, base_offset=base, partition_leader_epoch=leader_epoch,
+                            max_timestamp=now_ms, timestamp_type=LOG_APPEND_TIME)
+            else:
+                patch_batch(buf, pos, base_offset=base, partition_leader_epoch=leader_epoch)
+            headers.append(read_header(buf, pos))
+        self._write(buf, headers, now_ms)
+        self.producers.apply_staged(staged, next_offset)
+        return AppendResult(
+            bases[0], next_offset - 1, now_ms if log_append else -1, self.log_start_offset,
+            False,
+        )
+
+    def append_as_follower(self, records: bytes | bytearray | memoryview, *, now_ms: int) -> int:
+        """Append batches with the offsets and epochs the leader gave them; returns new LEO.
+
+        Batches must be valid (CRC) and start at or after the log end; a gap (compacted
+        leader) rolls a segment at the batch's base offset.
+        """
+        batches = split_batches(records)
+        end = self.log_end_offset
+        for pos, header in batches:
+            try:
+                validate_batch(records, pos, header, check_counts=False)
+            except InvalidBatch as exc:
+                raise StorageError(exc.error_code, exc.message) from None
+            if header.base_offset < end:
+                raise StorageError(
+                    ErrorCode.offset_out_of_range,
+                    f"follower append at offset {header.base_offset} is below the log end {end}",
+                )
+            end = header.last_offset + 1
+        headers = [h for _, h in batches]
+        if headers[0].base_offset > self.log_end_offset and self.active.size > 0:
+            self._roll(headers[0].base_offset, now_ms)
+        elif headers[0].base_offset > self.log_end_offset:
+            self._replace_empty_active(headers[0].base_offset, now_ms)
+        self._write(records, headers, now_ms)
+        for header in headers:
+            self.producers.replay(header)
+        return self.log_end_offset
+
+    def _write(
+        self, buf: bytes | bytearray | memoryview, headers: list[BatchHeader], now_ms: int
+    ) -> None:
+        segment = self.active
+        if segment.should_roll(
+            incoming_bytes=len(buf),
+            last_offset=headers[-1].last_offset,
+            max_timestamp=max(h.max_timestamp for h in headers),
+            now_ms=now_ms,
+            segment_bytes=self.config.segment_bytes,
+            segment_ms=self.config.segment_ms,
+        ):
+            segment = self._roll(headers[0].base_offset, now_ms)
+        segment.append(buf, headers)
+        self._dirty[segment.base_offset] = segment
+        if segment.unflushed_messages >= self.config.flush_messages:
+            self.flush()
+
+    def _roll(self, base_offset: int, now_ms: int) -> LogSegment:
+        """Seal the active segment, snapshot producer state, start a new segment.
+
+        The recovery point moves to the new base: every byte below it was written by
+        completed ``write`` calls, which a process crash cannot tear.
+        """
+        old = self.active
+        old.seal()
+        self.producers.map_end_offset = max(self.producers.map_end_offset, old.next_offset)
+        self.producers.take_snapshot()
+        segment = new_segment(self.directory, base_offset, self.config, now_ms)
+        self.segments.append(segment)
+        self._bases.append(base_offset)
+        write_offset(self.directory / RECOVERY_POINT_FILE, base_offset)
+        return segment
+
+    def _replace_empty_active(self, base_offset: int, now_ms: int) -> None:
+        self.active.delete()
+        self.segments[-1] = new_segment(self.directory, base_offset, self.config, now_ms)
+        self._bases[-1] = base_offset
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def read(
+        self,
+        fetch_offset: int,
+        max_bytes: int,
+        *,
+        max_offset: int | None = None,
+        min_one_batch: bool = True,
+    ) -> ReadResult:
+        end_offset = self.log_end_offset
+        if fetch_offset < self.log_start_offset or fetch_offset > end_offset:
+            raise StorageError(
+                ErrorCode.offset_out_of_range,
+                f"fetch offset {fetch_offset} is outside the log range "
+                f"[{self.log_start_offset}, {end_offset}]",
+            )
+        empty = ReadResult(b"", self.log_start_offset, end_offset)
+        if fetch_offset == end_offset or (max_offset is not None and fetch_offset >= max_offset):
+            return empty
+        i = bisect.bisect_right(self._bases, fetch_offset) - 1
+        for segment in self.segments[max(i, 0):]:
+            found = segment.find(fetch_offset)
+            if found is None:
+                continue  # the offset fell in a gap at this segment's end
+            data = self._read_from(segment, found[0], found[1], max_bytes, max_offset,
+                                   min_one_batch)
+            return ReadResult(data, self.log_start_offset, end_offset)
+        return empty
+
+    @staticmethod
+    def _read_from(
+        segment: LogSegment,
+        start: int,
+        first: BatchHeader,
+        max_bytes: int,
+        max_offset: int | None,
+        min_one_batch: bool,
+    ) -> bytes | memoryview:
+        if max_offset is not None and first.last_offset >= max_offset:
+            return b""
+        limit = segment.size
+        if max_offset is not None and max_offset < segment.next_offset:
+            above = segment.find(max_offset)
+            if above is not None:
+                limit = above[0]
+        if first.total_size > max_bytes:
+            if not min_one_batch:
+                return b""
+            return segment.read(start, first.total_size)
+        if limit - start <= max_bytes:
+            return segment.read(start, limit - start)
+        data = segment.read(start, max_bytes)
+        # Cut at the last whole batch: start from the last indexed batch start in range.
+        pos = max(segment.offset_index.floor_position(start + max_bytes), start) - start
+        cut = pos
+        while pos + 12 <= len(data):
+            size = int.from_bytes(data[pos + 8 : pos + 12], "big") + 12
+            if pos + size > len(data):
+                break
+            pos += size
+            cut = pos
+        return memoryview(data)[:cut]
+
+    def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
+        return timestamps.offset_for_timestamp(self.segments, timestamp_ms, self.log_start_offset)
+
+    def max_timestamp(self) -> tuple[int, int] | None:
+        return timestamps.max_timestamp(self.segments, self.log_start_offset)
+
+    # -- deletion ---------------------------------------------------------------------------
+
+    def delete_records_before(self, offset: int) -> int:
+        end = self.log_end_offset
+        if offset > end or offset < 0:
+            raise StorageError(
+                ErrorCode.offset_out_of_range,
+                f"cannot delete records before {offset}: the log ends at {end}",
+            )
+        if offset > self.log_start_offset:
+            self._set_log_start(offset)
+            self._delete_segments(
+                [s for s in self.segments[:-1] if self._next_base(s) <= offset]
+            )
+        return self.log_start_offset
+
+    def _next_base(self, segment: LogSegment) -> int:
+        i = self.segments.index(segment)
+        return self.segments[i + 1].base_offset if i + 1 < len(self.segments) else (
+            self.log_end_offset)
+
+    def _set_log_start(self, offset: int) -> None:
+        self.log_start_offset = offset
+        write_offset(self.directory / LOG_START_OFFSET_FILE, offset)
+        self.producers.truncate_head(offset)
+
+    def _delete_segments(self, victims: list[LogSegment]) -> int:
+        freed = 0
+        for segment in victims:
+            if segment is self.active:
+                # Never leave the log without a segment: roll an empty one first.
+                self._roll(self.log_end_offset, segment.created_ms)
+            self.segments.remove(segment)
+            self._bases.remove(segment.base_offset)
+            self._dirty.pop(segment.base_offset, None)
+            freed += segment.size
+            segment.delete()
+        if self.segments[0].base_offset > self.log_start_offset:
+            self._set_log_start(self.segments[0].base_offset)
+        self.producers.delete_snapshots_below(self.log_start_offset)
+        return freed
+
+    def run_retention(self, now_ms: int, *, high_watermark: int | None = None) -> int:
+        """Delete whole segments past retention.ms / retention.bytes; returns bytes freed."""
+        if "delete" not in self.config.cleanup_policy:
+            return 0
+        hw = self.log_end_offset if high_watermark is None else high_watermark
+        victims = retention.deletable_segments(self.segments, self.config, now_ms=now_ms,
+                                               high_watermark=hw,
+                                               log_end_offset=self.log_end_offset)
+        return self._delete_segments(victims) if victims else 0
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove everything at and above ``offset`` (follower divergence)."""
+        if offset >= self.log_end_offset:
+            return
+        while len(self.segments) > 1 and self.active.base_offset >= offset:
+            segment = self.segments.pop()
+            self._bases.pop()
+            self._dirty.pop(segment.base_offset, None)
+            segment.delete()
+        if self.active.base_offset >= offset:
+            self._replace_empty_active(offset, self.active.created_ms)
+        else:
+            self.active.truncate_to(offset)
+        if self.log_start_offset > self.log_end_offset:
+            self._set_log_start(self.log_end_offset)
+        self.producers.delete_snapshots_above(self.log_end_offset)
+        snapshot = self.producers.load_snapshot(self.log_end_offset)
+        for segment in self.segments:
+            if segment.next_offset <= snapshot:
+                continue
+            found = segment.find(snapshot)
+            for _, header in segment.iter_batches(found[0] if found else segment.size):
+                self.producers.replay(header)
+        self.producers.map_end_offset = self.log_end_offset
+        write_offset(self.directory / RECOVERY_POINT_FILE,
+                     min(read_offset(self.directory / RECOVERY_POINT_FILE, 0),
+                         self.log_end_offset))
+
+    def run_compaction(self, now_ms: int) -> bool:
+        from millrace_broker.storage.compaction import compact
+
+        if "compact" not in self.config.cleanup_policy:
+            return False
+        return compact(self, now_ms=now_ms)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def maybe_flush(self, now_ms: int) -> None:
+        if self._dirty and now_ms - self.last_flush_ms >= self.config.flush_ms:
+            self.flush(now_ms=now_ms)
+
+    def flush(self, *, now_ms: int | None = None) -> None:
+        for segment in self._dirty.values():
+            segment.flush()
+        self._dirty.clear()
+        if now_ms is not None:
+            self.last_flush_ms = now_ms
+        write_offset(self.directory / RECOVERY_POINT_FILE, self.log_end_offset)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.active.seal()
+        self.producers.map_end_offset = self.log_end_offset
+        self.producers.take_snapshot()
+        self._dirty = {s.base_offset: s for s in self.segments[-1:]} | self._dirty
+        self.flush()
+        for segment in self.segments:
+            segment.close()
+        (self.directory / CLEAN_SHUTDOWN_FILE).write_bytes(b"")
+        self.closed = True
