@@ -1,0 +1,107 @@
+"""Metadata records: the only way cluster state changes.
+
+Names and fields follow Kafka's metadata records (TopicRecord, PartitionRecord,
+ConfigRecord, RemoveTopicRecord, ProducerIdsRecord, RegisterBrokerRecord). They are kept
+as small frozen dataclasses with a JSON encoding; the KRaft issue will carry the same
+records in the Raft-replicated `__cluster_metadata` log.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+TOPIC_RESOURCE = 2
+BROKER_RESOURCE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    kind: ClassVar[str] = "TopicRecord"
+    name: str
+    topic_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRecord:
+    kind: ClassVar[str] = "PartitionRecord"
+    topic_id: str
+    partition_id: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int
+    leader_epoch: int = 0
+    partition_epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRecord:
+    """A config set (value) or removed (value None) for a topic or broker resource."""
+
+    kind: ClassVar[str] = "ConfigRecord"
+    resource_type: int
+    resource_name: str
+    name: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveTopicRecord:
+    kind: ClassVar[str] = "RemoveTopicRecord"
+    topic_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerIdsRecord:
+    """The next producer id not yet handed out (blocks are allocated up to it)."""
+
+    kind: ClassVar[str] = "ProducerIdsRecord"
+    broker_id: int
+    next_producer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterBrokerRecord:
+    kind: ClassVar[str] = "RegisterBrokerRecord"
+    broker_id: int
+    endpoints: tuple[tuple[str, str, int, str], ...]  # (listener, host, port, protocol)
+    rack: str | None = None
+    incarnation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+MetadataRecord = (
+    TopicRecord
+    | PartitionRecord
+    | ConfigRecord
+    | RemoveTopicRecord
+    | ProducerIdsRecord
+    | RegisterBrokerRecord
+)
+
+_KINDS: dict[str, type[Any]] = {
+    cls.kind: cls
+    for cls in (
+        TopicRecord,
+        PartitionRecord,
+        ConfigRecord,
+        RemoveTopicRecord,
+        ProducerIdsRecord,
+        RegisterBrokerRecord,
+    )
+}
+_TUPLE_FIELDS = {"replicas", "isr", "endpoints"}
+
+
+def encode_record(record: MetadataRecord) -> bytes:
+    return json.dumps({"kind": record.kind, **asdict(record)}, sort_keys=True).encode()
+
+
+def decode_record(data: bytes) -> MetadataRecord:
+    raw = json.loads(data)
+    cls = _KINDS[raw.pop("kind")]
+    for name in _TUPLE_FIELDS & raw.keys():
+        raw[name] = tuple(tuple(x) if isinstance(x, list) else x for x in raw[name])
+    record: MetadataRecord = cls(**raw)
+    return record

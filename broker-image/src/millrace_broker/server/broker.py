@@ -1,0 +1,114 @@
+"""The broker's state shared by all handlers, and its reaction to metadata changes.
+
+Handlers read the current metadata image from here, find partition logs, and wait in the
+fetch purgatory. When the controller publishes a new image, `on_metadata_change`
+creates logs for new partitions, deletes the logs of removed topics and pushes changed
+topic configs down to the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ..config import BrokerConfig, effective_log_config
+from ..metadata.controller import LocalController
+from ..metadata.image import MetadataImage
+from ..storage.log_config import LogConfig
+from ..storage.log_manager import LogManager
+from ..storage.partition_log import PartitionLog
+from .purgatory import FetchPurgatory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    listener: str
+    host: str
+    port: int
+    security_protocol: str
+
+
+class Broker:
+    def __init__(
+        self,
+        *,
+        config: BrokerConfig,
+        controller: LocalController,
+        logs: LogManager,
+        endpoints: list[Endpoint],
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.config = config
+        self.controller = controller
+        self.logs = logs
+        self.endpoints = endpoints
+        self.node_id: int = config.node_id
+        self.clock_ms = clock_ms
+        self.purgatory = FetchPurgatory()
+        self._producer_ids: tuple[int, int] = (0, 0)  # next id, end of the reserved block
+        controller.subscribe(self.on_metadata_change)
+
+    @property
+    def image(self) -> MetadataImage:
+        return self.controller.image
+
+    @property
+    def cluster_id(self) -> str:
+        return self.image.cluster_id
+
+    def dynamic_broker_configs(self) -> Mapping[str, str]:
+        """Cluster-wide defaults overlaid by this broker's own dynamic configs."""
+        image = self.image
+        return {
+            **image.broker_configs.get("", {}),
+            **image.broker_configs.get(str(self.node_id), {}),
+        }
+
+    def log_config(self, topic: str) -> LogConfig:
+        broker = self.config.with_dynamic(self.dynamic_broker_configs())
+        return effective_log_config(self.image.configs_of_topic(topic), broker)
+
+    def partition_log(self, topic: str, partition: int) -> PartitionLog | None:
+        return self.logs.get(topic, partition)
+
+    def high_watermark(self, log: PartitionLog) -> int:
+        # Single node, replication factor 1: everything appended is committed.
+        return log.log_end_offset
+
+    def next_producer_id(self) -> int:
+        next_id, end = self._producer_ids
+        if next_id >= end:
+            first, count = self.controller.allocate_producer_ids(self.node_id)
+            next_id, end = first, first + count
+        self._producer_ids = (next_id + 1, end)
+        return next_id
+
+    def load_partitions(self) -> None:
+        """Open (and recover) the logs of every partition this node hosts."""
+        self.logs.load_all(self.log_config)
+        self.on_metadata_change(MetadataImage(cluster_id=self.cluster_id), self.image)
+
+    def on_metadata_change(self, old: MetadataImage, new: MetadataImage) -> None:
+        for name, topic in new.topics.items():
+            old_topic = old.topics.get(name)
+            config_changed = old.configs_of_topic(name) != new.configs_of_topic(name)
+            for pid, part in topic.partitions.items():
+                if self.node_id not in part.replicas:
+                    continue
+                existing = self.logs.get(name, pid)
+                if existing is None:
+                    self.logs.create(name, pid, self.log_config(name))
+                elif config_changed:
+                    existing.update_config(self.log_config(name))
+            if old_topic is not None and old_topic.topic_id != topic.topic_id:
+                log.warning("topic %s was recreated with a new id", name)
+        if old.broker_configs != new.broker_configs:
+            for name, _pid, plog in self.logs.partitions():
+                plog.update_config(self.log_config(name))
+        for name in old.topics.keys() - new.topics.keys():
+            log.info("deleting the logs of topic %s", name)
+            self.logs.delete_topic(name)

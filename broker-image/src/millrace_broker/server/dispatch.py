@@ -1,0 +1,77 @@
+"""Route a request frame to its handler and turn the handler's answer into bytes.
+
+A handler returns a kio response entity (encoded here), ready bytes or chunks (hot
+paths encode their own), None (no response: acks=0), or an awaitable of one of those
+(long-polling fetch). A frame this broker cannot serve — unknown key, a version outside
+Kafka 4.1's served range, a body that does not decode — raises `MalformedRequest`, and
+the connection closes, as Kafka does; ApiVersions at an unknown version is the exception
+(KIP-511: a v0 body with UNSUPPORTED_VERSION and the ranges).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..protocol.api_versions import is_served
+from ..protocol.codec import decode_request, encode_response, request_schema
+from ..protocol.framing import (
+    API_VERSIONS_KEY,
+    MalformedRequest,
+    parse_request_header,
+    peek_api,
+)
+from .api_versions import handle_api_versions, unsupported_version_response
+from .broker import Broker
+from .context import RequestContext
+
+log = logging.getLogger(__name__)
+
+Chunks = list[bytes | memoryview]
+Output = bytes | Chunks | None
+Handler = Callable[[Broker, RequestContext, Any], Any]
+
+
+class Dispatcher:
+    def __init__(self, broker: Broker, handlers: dict[int, Handler]) -> None:
+        self._broker = broker
+        self._handlers = handlers
+
+    @property
+    def implemented(self) -> list[int]:
+        return [*self._handlers, API_VERSIONS_KEY]
+
+    def dispatch(
+        self, frame: bytes, *, listener: str, client_host: str
+    ) -> Output | Awaitable[Output]:
+        api_key, version, correlation_id = peek_api(frame)
+        schema = request_schema(api_key, version)
+        if api_key == API_VERSIONS_KEY and (schema is None or not is_served(api_key, version)):
+            return unsupported_version_response(correlation_id, self.implemented)
+        if api_key != API_VERSIONS_KEY and api_key not in self._handlers:
+            raise MalformedRequest(f"unsupported API key {api_key}")
+        if schema is None or not is_served(api_key, version):
+            raise MalformedRequest(f"unsupported version {version} of API key {api_key}")
+        header = parse_request_header(frame, flexible=bool(schema.__flexible__))
+        request = decode_request(schema, frame, header.size)
+        ctx = RequestContext(
+            api_key, version, correlation_id, header.client_id, listener, client_host
+        )
+        if api_key == API_VERSIONS_KEY:
+            result: Any = handle_api_versions(request, self.implemented)
+        else:
+            result = self._handlers[api_key](self._broker, ctx, request)
+        if inspect.isawaitable(result):
+            return self._finish_later(ctx, result)
+        return self._to_output(ctx, result)
+
+    async def _finish_later(self, ctx: RequestContext, pending: Awaitable[Any]) -> Output:
+        return self._to_output(ctx, await pending)
+
+    @staticmethod
+    def _to_output(ctx: RequestContext, result: Any) -> Output:
+        if result is None or isinstance(result, bytes | list):
+            return result  # type: ignore[no-any-return]
+        return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, result)

@@ -1,0 +1,32 @@
+"""The table of implemented APIs: API key -> handler."""
+
+from __future__ import annotations
+
+from .configs import (
+    handle_alter_configs,
+    handle_describe_configs,
+    handle_incremental_alter_configs,
+)
+from .dispatch import Handler
+from .fetch import handle_fetch
+from .list_offsets import handle_list_offsets
+from .metadata_api import handle_metadata
+from .produce import handle_produce
+from .small_apis import handle_delete_records, handle_describe_cluster, handle_init_producer_id
+from .topics_admin import handle_create_partitions, handle_create_topics, handle_delete_topics
+
+HANDLERS: dict[int, Handler] = {
+    0: handle_produce,
+    1: handle_fetch,
+    2: handle_list_offsets,
+    3: handle_metadata,
+    19: handle_create_topics,
+    20: handle_delete_topics,
+    21: handle_delete_records,
+    22: handle_init_producer_id,
+    32: handle_describe_configs,
+    33: handle_alter_configs,
+    37: handle_create_partitions,
+    44: handle_incremental_alter_configs,
+    60: handle_describe_cluster,
+}

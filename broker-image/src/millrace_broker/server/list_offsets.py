@@ -1,0 +1,63 @@
+"""ListOffsets (key 2): earliest, latest, max-timestamp and by-timestamp lookups.
+
+Special timestamps as Kafka defines them: -1 latest (the high watermark; the last stable
+offset for read_committed), -2 earliest, -3 the record with the largest timestamp,
+-4 earliest local (no tiered storage here: same as earliest), -5 earliest pending upload
+(no tiered storage: answered as "none", offset -1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from .broker import Broker
+from .context import RequestContext
+from .kio_build import ZERO_THROTTLE, make, nested, response_class
+
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5
+
+
+def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    topic_cls = nested(cls, "ListOffsetsTopicResponse")
+    part_cls = nested(cls, "ListOffsetsPartitionResponse")
+    image = broker.image
+    topics = []
+    for t in request.topics:
+        topic = image.topics.get(t.name)
+        parts = []
+        for p in t.partitions:
+            plog = broker.partition_log(t.name, p.partition_index) if topic else None
+            if topic is None or plog is None:
+                parts.append(make(part_cls, partition_index=p.partition_index,
+                                  error_code=ErrorCode.unknown_topic_or_partition,
+                                  old_style_offsets=()))
+                continue
+            epoch = topic.partitions[p.partition_index].leader_epoch
+            ts, offset = _lookup(broker, plog, p.timestamp)
+            parts.append(
+                make(part_cls, partition_index=p.partition_index, error_code=ErrorCode.none,
+                     timestamp=ts, offset=offset, leader_epoch=epoch if offset >= 0 else -1,
+                     old_style_offsets=(offset,))
+            )
+        topics.append(make(topic_cls, name=t.name, partitions=tuple(parts)))
+    return make(cls, throttle_time=ZERO_THROTTLE, topics=tuple(topics))
+
+
+def _lookup(broker: Broker, plog: Any, timestamp: int) -> tuple[int, int]:
+    if timestamp == LATEST:
+        return -1, broker.high_watermark(plog)
+    if timestamp in (EARLIEST, EARLIEST_LOCAL):
+        return -1, plog.log_start_offset
+    if timestamp == EARLIEST_PENDING_UPLOAD:
+        return -1, -1
+    if timestamp == MAX_TIMESTAMP:
+        found = plog.max_timestamp()
+    else:
+        found = plog.offset_for_timestamp(timestamp)
+    if found is None:
+        return -1, -1
+    offset, ts = found
+    return ts, offset
