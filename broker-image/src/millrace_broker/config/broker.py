@@ -100,6 +100,11 @@ class BrokerConfig:
         dynamic_default: Mapping[str, str] | None = None,
     ) -> None:
         self._static = dict(static)
+        # Kafka's KafkaConfig.populateSynonyms: node.id and broker.id are one setting.
+        if "node.id" in self._static and "broker.id" not in self._static:
+            self._static["broker.id"] = self._static["node.id"]
+        elif "broker.id" in self._static and "node.id" not in self._static:
+            self._static["node.id"] = self._static["broker.id"]
         self._dynamic_broker = dict(dynamic_broker or {})
         self._dynamic_default = dict(dynamic_default or {})
         values: dict[str, ConfigValue] = {

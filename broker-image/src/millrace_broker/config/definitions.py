@@ -123,9 +123,11 @@ class Range:
             return None
         if value in self.also:
             return None
-        if self.also:  # Kafka words the lambda validator's failure as its description
-            bounds = f"[{_num(self.lo or 0)},...,{_num(self.hi or 0)}]"
-            return f"Value must be in {bounds} or " + " or ".join(map(str, self.also))
+        if self.also:  # Kafka's lambda validator (compression.gzip.level) words it so
+            return (
+                f"Value must be between {_num(self.lo or 0)} and {_num(self.hi or 0)} or "
+                + " or ".join(f"equal to {v}" for v in self.also)
+            )
         if self.lo is not None and value < self.lo:
             return f"Value must be at least {_num(self.lo)}"
         if self.hi is not None and value > self.hi:
@@ -311,10 +313,17 @@ class InvalidValue(ValueError):
 def parse_value(key: ConfigKey, raw: str | None) -> ConfigValue:
     """Parse and validate `raw` as Kafka's ConfigDef would; raises `InvalidValue`."""
     value = None if raw is None else _parse_type(key, raw)
-    if key.validator is not None:
-        reason = key.validator.reason(value)
+    validator = key.validator
+    if validator is not None:
+        reason = validator.reason(value)
         if reason is not None:
-            raise InvalidValue(key, raw, reason)
+            shown: object = raw
+            if isinstance(validator, ListOf) and isinstance(value, tuple):
+                # Kafka names the offending element, not the whole list
+                shown = next(v for v in value if v not in validator.choices)
+            elif isinstance(validator, ThrottledReplicas) and isinstance(value, tuple):
+                shown, reason = "[" + ", ".join(value) + "]", f"{key.name} {reason}"
+            raise InvalidValue(key, shown, reason)
     return value
 
 

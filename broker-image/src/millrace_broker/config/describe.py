@@ -7,11 +7,11 @@ Rules reproduced here (they are what admin tools and librdkafka's tests look at)
   never read-only and never sensitive.
 - Synonyms are gathered for the config's broker synonym *group* (`log.retention.ms`,
   `log.retention.minutes`, `log.retention.hours`), source by source in the order
-  dynamic per-broker, dynamic cluster default, static, default, with each source's keys in
-  group order; Kafka's default source includes keys whose default is null (value None).
-  Everything before the first entry for the group's leading name is then dropped, which
-  is why a static `log.retention.hours` alone is not listed under `retention.ms` (Kafka
-  does the same). A topic override is prepended as DYNAMIC_TOPIC_CONFIG.
+  dynamic per-broker, dynamic cluster default, static, default, with each source's keys
+  in group order (keys with a null default are not listed). Everything before the first
+  entry for the group's leading name is then dropped, which is why a static
+  `log.retention.hours` alone is not listed under `retention.ms` (Kafka does the same).
+  A topic override is prepended as DYNAMIC_TOPIC_CONFIG.
 - An entry's source is its first synonym's source, or DEFAULT_CONFIG when it has none.
 - A broker (resource name = its node id) lists every non-internal property plus any set
   internal or per-listener ones; read-only unless Kafka can update it dynamically;
@@ -40,15 +40,21 @@ if TYPE_CHECKING:
 
 
 class ConfigSource(IntEnum):
-    """DescribeConfigs v1+ `ConfigSource` codes."""
+    """DescribeConfigs v1+ `config_source` codes, as sent on the wire.
+
+    These are the protocol's values (Kafka's `DescribeConfigsResponse.ConfigSource`), not
+    the ordinals of the admin client's `ConfigEntry.ConfigSource` enum, which order the
+    same names differently (a real Kafka 4.1 broker reports a static config as 4 and a
+    default as 5). The member names are the admin client's.
+    """
 
     UNKNOWN = 0
     DYNAMIC_TOPIC_CONFIG = 1
-    DYNAMIC_BROKER_LOGGER_CONFIG = 2
-    DYNAMIC_BROKER_CONFIG = 3
-    DYNAMIC_DEFAULT_BROKER_CONFIG = 4
-    STATIC_BROKER_CONFIG = 5
-    DEFAULT_CONFIG = 6
+    DYNAMIC_BROKER_CONFIG = 2
+    DYNAMIC_DEFAULT_BROKER_CONFIG = 3
+    STATIC_BROKER_CONFIG = 4
+    DEFAULT_CONFIG = 5
+    DYNAMIC_BROKER_LOGGER_CONFIG = 6
     DYNAMIC_CLIENT_METRICS_CONFIG = 7
     DYNAMIC_GROUP_CONFIG = 8
 
@@ -97,9 +103,12 @@ def broker_synonym_group(name: str) -> tuple[str, ...]:
     return (name,) if base is None else (name, base)
 
 
-# Kafka's `staticDefaultConfigs`: every key with a default, null defaults included.
+# Kafka's `staticDefaultConfigs`: every key with a non-null default (a null default is
+# never listed as a synonym).
 _DEFAULT_STRINGS: dict[str, str | None] = {
-    k.name: k.default_string() for k in BROKER.values() if k.has_default
+    k.name: k.default_string()
+    for k in BROKER.values()
+    if k.has_default and k.default_string() is not None
 }
 
 

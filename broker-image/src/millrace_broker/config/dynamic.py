@@ -41,8 +41,9 @@ class AlterOp(IntEnum):
 _SECURITY_PREFIXES = ("ssl.", "sasl.")
 
 
-def _scala_set(names: Iterable[str]) -> str:
-    return "Set(" + ", ".join(sorted(names)) + ")"
+def _scala_set(names: Iterable[str], kind: str = "Set") -> str:
+    """Scala's `Set.toString`, which Kafka's messages embed (HashSet for mutable sets)."""
+    return kind + "(" + ", ".join(sorted(names)) + ")"
 
 
 def is_dynamic(name: str) -> bool:
@@ -88,7 +89,7 @@ def validate_dynamic_broker_configs(
     if unprefixed:
         raise fail(
             "These security configs can be dynamically updated only per-listener using the "
-            f"listener prefix: {_scala_set(unprefixed)}",
+            f"listener prefix: {_scala_set(unprefixed, 'HashSet')}",
             unprefixed[0],
         )
     checked: dict[str, str] = {}
@@ -124,21 +125,41 @@ def _per_broker_only(name: str) -> bool:
     return DYNAMIC_UPDATE_MODES.get(name) == "per-broker"
 
 
-def _key_for(name: str) -> ConfigKey | None:
-    return TOPIC.get(name) or BROKER.get(name) or BROKER.get(listener_base_name(name) or "")
+def _key_for(name: str, *, broker: bool) -> ConfigKey | None:
+    if not broker:
+        return TOPIC.get(name)
+    return BROKER.get(name) or BROKER.get(listener_base_name(name) or "")
+
+
+def _not_a_list(name: str, op: AlterOp, *, broker: bool) -> str:
+    """Kafka 4.1 words this differently for brokers (ConfigAdminManager) and topics."""
+    if broker:
+        if _key_for(name, broker=True) is None:
+            return f"Unknown config name: {name}"
+        return f"Config value {op.name.lower()} is not allowed for config key: {name}"
+    return f"Can't {op.name} to key {name} because its type is not LIST."
+
+
+TOPIC_RESOURCE = 2
+BROKER_RESOURCE = 4
 
 
 def apply_incremental(
     current: Mapping[str, str],
     ops: Iterable[tuple[str, int, str | None]],
+    *,
+    resource_type: int = TOPIC_RESOURCE,
 ) -> dict[str, str]:
     """Apply IncrementalAlterConfigs operations to a resource's current overrides.
 
-    Raises `ConfigError(INVALID_REQUEST)` for malformed requests (duplicate keys, null
-    values outside DELETE, unknown op codes) and `ConfigError(INVALID_CONFIG)` for
-    APPEND/SUBTRACT on non-list or unknown keys. The result still needs
+    `resource_type` is the request's (2 = topic, 4 = broker); it selects the key table
+    and Kafka's wording for list operations on non-list keys, which differs between
+    the two. Raises `ConfigError(INVALID_REQUEST)` for malformed requests (duplicate
+    keys, null values outside DELETE, unknown op codes) and `ConfigError(INVALID_CONFIG)`
+    for APPEND/SUBTRACT on non-list or unknown keys. The result still needs
     `validate_topic_configs` or `validate_dynamic_broker_configs`.
     """
+    broker = resource_type == BROKER_RESOURCE
     op_list = list(ops)
     names = [name for name, _, _ in op_list]
     if len(set(names)) != len(names):
@@ -160,14 +181,9 @@ def apply_incremental(
             result.pop(name, None)
         elif op in (AlterOp.APPEND, AlterOp.SUBTRACT):
             assert value is not None
-            verb = "append" if op == AlterOp.APPEND else "subtract"
-            key = _key_for(name)
-            if key is None:
-                raise ConfigError(f"Unknown config name: {name}", key=name)
-            if key.type is not ConfigType.LIST:
-                raise ConfigError(
-                    f"Config value {verb} is not allowed for config key: {name}", key=name
-                )
+            key = _key_for(name, broker=broker)
+            if key is None or key.type is not ConfigType.LIST:
+                raise ConfigError(_not_a_list(name, AlterOp(op), broker=broker), key=name)
             old_text = result.get(name)
             if old_text is None:
                 old_text = key.default_string() if key.has_default else None
