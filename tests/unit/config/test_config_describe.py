@@ -139,9 +139,7 @@ def test_keys_filter_and_synonyms_flag() -> None:
 
 def test_documentation() -> None:
     cfg = load_broker_config(None, [])
-    (entry,) = describe_topic_configs(
-        {}, cfg, keys=["retention.ms"], include_documentation=True
-    )
+    (entry,) = describe_topic_configs({}, cfg, keys=["retention.ms"], include_documentation=True)
     assert entry.documentation == TOPIC["retention.ms"].doc
     (broker_entry,) = describe_broker_configs(
         cfg, keys=["log.retention.hours"], include_documentation=True

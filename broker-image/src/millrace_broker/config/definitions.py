@@ -299,8 +299,11 @@ class ConfigKey:
 class InvalidValue(ValueError):
     """A value failed its type or validator; `reason` is in Kafka's words."""
 
-    def __init__(self, key: ConfigKey, raw: object, reason: str) -> None:
-        super().__init__(f"Invalid value {raw} for configuration {key.name}: {reason}")
+    def __init__(self, key: ConfigKey, raw: object, reason: str, *, shown: object = None) -> None:
+        # `shown` is what Kafka's message quotes when it is not the raw text (the bad
+        # element of a list, for instance).
+        shown = raw if shown is None else shown
+        super().__init__(f"Invalid value {shown} for configuration {key.name}: {reason}")
         self.key = key
         self.raw = raw
         self.reason = reason
@@ -323,7 +326,7 @@ def parse_value(key: ConfigKey, raw: str | None) -> ConfigValue:
                 shown = next(v for v in value if v not in validator.choices)
             elif isinstance(validator, ThrottledReplicas) and isinstance(value, tuple):
                 shown, reason = "[" + ", ".join(value) + "]", f"{key.name} {reason}"
-            raise InvalidValue(key, shown, reason)
+            raise InvalidValue(key, raw, reason, shown=shown)
     return value
 
 
