@@ -1,5 +1,5 @@
-"""RaftNode: the sans-IO KRaft replica (elections here; replication and membership in
-``replication.py`` and ``membership.py``).
+"""RaftNode: the sans-IO KRaft replica; elections, replication and membership live in
+``elections.py``, ``replication.py`` and ``membership.py``.
 
 Driving it: the driver calls ``step(Inbound, now_ms)`` for every message received,
 ``tick(now_ms)`` whenever ``next_deadline()`` passes, ``propose`` on the leader, and
@@ -7,19 +7,12 @@ Driving it: the driver calls ``step(Inbound, now_ms)`` for every message receive
 messages to send.  No clock, sockets or threads in here; randomness comes from the
 injected ``random.Random`` so a simulation run is a pure function of its seed.
 
-Elections (KIP-595 + KIP-996): a voter that hears nothing from a leader for an election
-timeout (unattached) or the fetch timeout (follower) becomes Prospective and asks for
-pre-votes for epoch + 1.  Only with a majority of pre-votes does it bump and persist the
-epoch as Candidate and ask for real votes; a voter grants a real vote once per epoch,
-to a candidate whose (last epoch, end offset) is at least its own, and persists the vote
-before answering.  A voter that still hears from its leader rejects pre-votes, so a
-replica returning from a partition cannot depose a healthy leader.  The winner writes a
-LeaderChange record and sends BeginQuorumEpoch; check-quorum makes a leader that lost
-contact with a majority resign (EndQuorumEpoch names its preferred successors).
-
-Any message carrying a higher epoch moves the replica to that epoch first (follower if
-the sender names a leader, unattached otherwise), except pre-vote requests, which must
-not change the receiver's state.
+Lifecycle: on start the persisted election state decides the first state (a replica
+that was leader comes back Resigned: its volatile leader state is gone).  Any message
+carrying a higher epoch moves the replica to that epoch first (follower if the sender
+names a leader, unattached otherwise) -- except pre-vote requests, see ``elections``.
+The high watermark and the state machine's read cursor are volatile; after a restart
+the high watermark restarts at the log start and is relearned from the leader.
 """
 
 from __future__ import annotations
@@ -27,7 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from millrace_broker.raft import membership, replication
+from millrace_broker.raft import elections, membership, replication
 from millrace_broker.raft.config import RaftConfig
 from millrace_broker.raft.errors import ErrorCode
 from millrace_broker.raft.log import RaftLog
@@ -63,7 +56,6 @@ from millrace_broker.raft.state import (
     EpochState,
     Follower,
     Leader,
-    Pending,
     Prospective,
     Resigned,
     Unattached,
@@ -91,7 +83,7 @@ class RaftNode:
         self.rng = rng
         self._next_correlation = rng.getrandbits(31)
         self.voter_history = VoterHistory(-1, bootstrap_voters)
-        self._rebuild_voter_history()
+        self.rebuild_voter_history()
         # volatile: the high watermark and the state machine's read cursor
         self.high_watermark = log.start_offset
         self.applied_offset = 0
@@ -102,13 +94,13 @@ class RaftNode:
         if persisted.leader_id == self.key.id:
             # we led this epoch before crashing: we cannot lead it again (our volatile
             # state is gone), so resign and let the quorum elect a new leader
-            self.state = Resigned(persisted.epoch, self._election_deadline(now_ms), ())
+            self.state = Resigned(persisted.epoch, self.election_deadline(now_ms), ())
         elif persisted.leader_id is not None:
             self.state = self._new_follower(persisted.epoch, persisted.leader_id,
                                             persisted.voted_key, now_ms)
         else:
             self.state = Unattached(persisted.epoch, persisted.voted_key,
-                                    self._election_deadline(now_ms))
+                                    self.election_deadline(now_ms))
 
     # ------------------------------------------------------------------ queries
     @property
@@ -149,21 +141,21 @@ class RaftNode:
         out: list[Outbound] = []
         src, msg = inbound.source, inbound.message
         if isinstance(msg, VoteRequest):
-            self._handle_vote_request(src, msg, now_ms, out)
+            elections.handle_vote_request(self, src, msg, now_ms, out)
         elif isinstance(msg, VoteResponse):
-            self._handle_vote_response(src, msg, now_ms, out)
+            elections.handle_vote_response(self, src, msg, now_ms, out)
         elif isinstance(msg, BeginQuorumEpochRequest):
-            self._handle_begin_epoch(src, msg, now_ms, out)
+            elections.handle_begin_epoch(self, src, msg, now_ms, out)
         elif isinstance(msg, BeginQuorumEpochResponse):
-            if not self._observe_epoch(msg.leader_epoch, msg.leader_id, now_ms, out):
+            if not self.observe_epoch(msg.leader_epoch, msg.leader_id, now_ms, out):
                 st = self.state
                 if isinstance(st, Leader) and st.begin_epoch_pending.get(src) is not None:
                     st.begin_epoch_pending.pop(src)
                     st.unacked_voters.discard(src)
         elif isinstance(msg, EndQuorumEpochRequest):
-            self._handle_end_epoch(src, msg, now_ms, out)
+            elections.handle_end_epoch(self, src, msg, now_ms, out)
         elif isinstance(msg, EndQuorumEpochResponse):
-            if not self._observe_epoch(msg.leader_epoch, msg.leader_id, now_ms, out):
+            if not self.observe_epoch(msg.leader_epoch, msg.leader_id, now_ms, out):
                 st = self.state
                 if isinstance(st, Resigned) and src in st.pending:
                     del st.pending[src]
@@ -190,36 +182,36 @@ class RaftNode:
             if st.resign_after_commit or st.check_quorum_expired(self.voters, now_ms):
                 self._resign(now_ms, out)
             else:
-                self._send_begin_epoch(st, now_ms, out)
+                elections.send_begin_epoch(self, st, now_ms, out)
         elif isinstance(st, Candidate | Prospective):
             if not self.can_campaign:
-                self._become_unattached(st.epoch, self._voted_key(), now_ms)
+                self.become_unattached(st.epoch, self.voted_key(), now_ms)
             elif now_ms >= st.election_deadline:
-                self._become_prospective(now_ms, out)
+                self.become_prospective(now_ms, out)
             else:
-                self._send_votes(st, now_ms, out)
+                elections.send_votes(self, st, now_ms, out)
         elif isinstance(st, Follower):
             if now_ms >= st.fetch_deadline:
                 if self.can_campaign:
-                    self._become_prospective(now_ms, out)
+                    self.become_prospective(now_ms, out)
                 else:
-                    self._become_unattached(st.epoch, None, now_ms)
+                    self.become_unattached(st.epoch, None, now_ms)
                     replication.send_discovery_fetch(self, now_ms, out)
             else:
                 replication.maybe_send_fetch(self, st, now_ms, out)
         elif isinstance(st, Unattached):
             if self.can_campaign and now_ms >= st.election_deadline:
-                self._become_prospective(now_ms, out)
+                self.become_prospective(now_ms, out)
             else:
                 replication.send_discovery_fetch(self, now_ms, out)
         elif isinstance(st, Resigned):
             if now_ms >= st.election_deadline:
                 if self.can_campaign:
-                    self._become_prospective(now_ms, out)
+                    self.become_prospective(now_ms, out)
                 else:
-                    self._become_unattached(st.epoch, None, now_ms)
+                    self.become_unattached(st.epoch, None, now_ms)
             else:
-                self._send_end_epoch(st, now_ms, out)
+                elections.send_end_epoch(self, st, now_ms, out)
         return out
 
     def next_deadline(self) -> int:
@@ -299,11 +291,11 @@ class RaftNode:
         self._next_correlation = (self._next_correlation + 1) & 0x7FFFFFFF
         return self._next_correlation
 
-    def _election_deadline(self, now_ms: int) -> int:
+    def election_deadline(self, now_ms: int) -> int:
         base = self.config.election_timeout_ms
         return now_ms + base + self.rng.randrange(base)
 
-    def _rebuild_voter_history(self) -> None:
+    def rebuild_voter_history(self) -> None:
         snap = self.log.latest_snapshot()
         if snap is not None:
             self.voter_history.reset(snap.snapshot_id.offset - 1, snap.voters)
@@ -330,12 +322,12 @@ class RaftNode:
     def on_truncate(self, end_offset: int) -> None:
         self.voter_history.truncate(end_offset)
 
-    def _persist(self, epoch: int, leader_id: int | None, voted: ReplicaKey | None) -> None:
+    def persist(self, epoch: int, leader_id: int | None, voted: ReplicaKey | None) -> None:
         new = ElectionState(epoch, leader_id, voted)
         if self.store.read() != new:
             self.store.write(new)
 
-    def _voted_key(self) -> ReplicaKey | None:
+    def voted_key(self) -> ReplicaKey | None:
         st = self.state
         if isinstance(st, Unattached | Prospective | Follower):
             return st.voted_key
@@ -349,24 +341,24 @@ class RaftNode:
 
     def become_follower(self, epoch: int, leader_id: int, now_ms: int,
                         out: list[Outbound]) -> None:
-        voted = self._voted_key() if epoch == self.epoch else None
+        voted = self.voted_key() if epoch == self.epoch else None
         self._abandon_leadership(out)
-        self._persist(epoch, leader_id, voted)
+        self.persist(epoch, leader_id, voted)
         self.state = self._new_follower(epoch, leader_id, voted, now_ms)
         replication.maybe_send_fetch(self, self.state, now_ms, out)
 
-    def _become_unattached(self, epoch: int, voted: ReplicaKey | None, now_ms: int,
+    def become_unattached(self, epoch: int, voted: ReplicaKey | None, now_ms: int,
                            out: list[Outbound] | None = None) -> None:
         if out is not None:
             self._abandon_leadership(out)
-        self._persist(epoch, None, voted)
-        self.state = Unattached(epoch, voted, self._election_deadline(now_ms))
+        self.persist(epoch, None, voted)
+        self.state = Unattached(epoch, voted, self.election_deadline(now_ms))
 
     def _abandon_leadership(self, out: list[Outbound]) -> None:
         if isinstance(self.state, Leader):
             membership.fail_pending_change(self, self.state, out)
 
-    def _observe_epoch(self, epoch: int, leader_id: int | None, now_ms: int,
+    def observe_epoch(self, epoch: int, leader_id: int | None, now_ms: int,
                        out: list[Outbound]) -> bool:
         """Move to a newer epoch, or attach to a leader newly learned for this epoch.
 
@@ -376,7 +368,7 @@ class RaftNode:
             if leader_id is not None and leader_id != self.key.id:
                 self.become_follower(epoch, leader_id, now_ms, out)
             else:
-                self._become_unattached(epoch, None, now_ms, out)
+                self.become_unattached(epoch, None, now_ms, out)
             return True
         if (epoch == self.epoch and leader_id is not None and leader_id != self.key.id
                 and isinstance(self.state, Unattached | Prospective | Candidate)
@@ -386,31 +378,31 @@ class RaftNode:
             return True
         return False
 
-    def _become_prospective(self, now_ms: int, out: list[Outbound]) -> None:
+    def become_prospective(self, now_ms: int, out: list[Outbound]) -> None:
         st = self.state
         leader = st.leader_id if isinstance(st, Follower | Prospective) else None
-        voted = self._voted_key()
+        voted = self.voted_key()
         if isinstance(st, Candidate | Resigned):
             voted = self.key
-        self.state = Prospective(st.epoch, leader, voted, self._election_deadline(now_ms))
+        self.state = Prospective(st.epoch, leader, voted, self.election_deadline(now_ms))
         self.state.granted.add(self.key.id)
-        self._check_election(now_ms, out)
+        elections.check_election(self, now_ms, out)
         if isinstance(self.state, Prospective):
-            self._send_votes(self.state, now_ms, out)
+            elections.send_votes(self, self.state, now_ms, out)
 
-    def _become_candidate(self, now_ms: int, out: list[Outbound]) -> None:
+    def become_candidate(self, now_ms: int, out: list[Outbound]) -> None:
         epoch = self.epoch + 1
-        self._persist(epoch, None, self.key)
-        self.state = Candidate(epoch, self._election_deadline(now_ms))
+        self.persist(epoch, None, self.key)
+        self.state = Candidate(epoch, self.election_deadline(now_ms))
         self.state.granted.add(self.key.id)
-        self._check_election(now_ms, out)
+        elections.check_election(self, now_ms, out)
         if isinstance(self.state, Candidate):
-            self._send_votes(self.state, now_ms, out)
+            elections.send_votes(self, self.state, now_ms, out)
 
-    def _become_leader(self, now_ms: int, out: list[Outbound]) -> None:
+    def become_leader(self, now_ms: int, out: list[Outbound]) -> None:
         st = self.state
         assert isinstance(st, Candidate)
-        self._persist(st.epoch, self.key.id, self.key)
+        self.persist(st.epoch, self.key.id, self.key)
         timeout = int(self.config.fetch_timeout_ms * self.config.check_quorum_factor)
         leader = Leader(st.epoch, self.key, self.log.end_offset, now_ms + timeout, timeout)
         leader.unacked_voters = set(self.voters.ids) - {self.key.id}
@@ -422,7 +414,7 @@ class RaftNode:
             # KIP-853: the first leader copies the bootstrap voter set into the log
             records.append(VotersRecord(self.voters))
         self.append_as_leader(records)
-        self._send_begin_epoch(leader, now_ms, out)
+        elections.send_begin_epoch(self, leader, now_ms, out)
 
     def _resign(self, now_ms: int, out: list[Outbound]) -> None:
         st = self.state
@@ -432,161 +424,6 @@ class RaftNode:
         # prefer the most caught-up voters as successors
         ranked = sorted(others, key=lambda v: -(st.replicas[v].end_offset
                                                 if v in st.replicas else -1))
-        self.state = Resigned(st.epoch, self._election_deadline(now_ms), tuple(ranked),
+        self.state = Resigned(st.epoch, self.election_deadline(now_ms), tuple(ranked),
                               unacked=set(others))
-        self._send_end_epoch(self.state, now_ms, out)
-
-    # ------------------------------------------------------------------ elections
-    def _check_election(self, now_ms: int, out: list[Outbound]) -> None:
-        st = self.state
-        if not isinstance(st, Prospective | Candidate):
-            return
-        voters = self.voters
-        if voters.is_majority(st.granted):
-            if isinstance(st, Prospective):
-                self._become_candidate(now_ms, out)
-            else:
-                self._become_leader(now_ms, out)
-        elif (isinstance(st, Prospective) and st.leader_id is not None
-              and len(st.rejected & voters.ids) >= voters.majority()):
-            # a majority still follows the leader: go back to it (KIP-996)
-            self.become_follower(st.epoch, st.leader_id, now_ms, out)
-
-    def _send_votes(self, st: Prospective | Candidate, now_ms: int,
-                    out: list[Outbound]) -> None:
-        pre_vote = isinstance(st, Prospective)
-        last = self.log.end_offset_and_epoch()
-        for voter in self.voters:
-            vid = voter.key.id
-            if vid == self.key.id or vid in st.granted or vid in st.rejected:
-                continue
-            p = st.pending.get(vid)
-            if p is not None and now_ms < p.sent_ms + self.config.request_timeout_ms:
-                continue
-            corr = self.next_correlation_id()
-            st.pending[vid] = Pending(corr, now_ms)
-            epoch = st.epoch + 1 if pre_vote else st.epoch
-            out.append(Outbound(vid, VoteRequest(corr, self.config.cluster_id, self.key,
-                                                 voter.key, epoch, last, pre_vote)))
-
-    def _log_up_to_date(self, last: OffsetAndEpoch) -> bool:
-        mine = self.log.end_offset_and_epoch()
-        return (last.epoch, last.offset) >= (mine.epoch, mine.offset)
-
-    def _handle_vote_request(self, src: int, req: VoteRequest, now_ms: int,
-                             out: list[Outbound]) -> None:
-        def reply(granted: bool, error: ErrorCode = ErrorCode.NONE) -> None:
-            out.append(Outbound(src, VoteResponse(req.correlation_id, error, self.epoch,
-                                                  self.leader_id, granted, req.pre_vote)))
-
-        if req.cluster_id != self.config.cluster_id:
-            return reply(False, ErrorCode.INCONSISTENT_CLUSTER_ID)
-        if not req.voter.matches(self.key):
-            return reply(False, ErrorCode.INVALID_VOTER_KEY)
-        if req.candidate_epoch < self.epoch:
-            return reply(False)
-        up_to_date = self._log_up_to_date(req.last_offset_epoch)
-        st = self.state
-        if req.pre_vote:
-            # never change state for a pre-vote; refuse while a leader is alive
-            alive = isinstance(st, Leader) or (
-                isinstance(st, Follower) and st.has_fetched and not st.leader_resigned)
-            return reply(up_to_date and not alive)
-        if req.candidate_epoch > self.epoch:
-            self._become_unattached(req.candidate_epoch, None, now_ms, out)
-            st = self.state
-        voted = st.voted_key if isinstance(st, Unattached | Prospective) else None
-        can_vote = (
-            (isinstance(st, Unattached)
-             or (isinstance(st, Prospective) and st.leader_id is None))
-            and (voted is None or voted.matches(req.candidate))
-            and up_to_date
-        )
-        if can_vote:
-            self._become_unattached(self.epoch, req.candidate, now_ms)
-        reply(can_vote)
-
-    def _handle_vote_response(self, src: int, resp: VoteResponse, now_ms: int,
-                              out: list[Outbound]) -> None:
-        st = self.state
-        if not isinstance(st, Prospective | Candidate):
-            self._observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
-            return
-        p = st.pending.get(src)
-        if p is None or p.correlation_id != resp.correlation_id:
-            return
-        del st.pending[src]
-        if resp.pre_vote != isinstance(st, Prospective):
-            return
-        if resp.leader_epoch > self.epoch:
-            self._observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
-            return
-        if resp.error != ErrorCode.NONE:
-            return
-        if resp.vote_granted:
-            st.granted.add(src)
-        else:
-            st.rejected.add(src)
-            if self._observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out):
-                return
-        self._check_election(now_ms, out)
-
-    # ------------------------------------------------------------------ epoch notices
-    def _send_begin_epoch(self, st: Leader, now_ms: int, out: list[Outbound]) -> None:
-        for vid in sorted(st.unacked_voters):
-            voter = self.voters.get(vid)
-            if voter is None:
-                continue
-            p = st.begin_epoch_pending.get(vid)
-            if p is not None and now_ms < p.sent_ms + self.config.request_timeout_ms:
-                continue
-            corr = self.next_correlation_id()
-            st.begin_epoch_pending[vid] = Pending(corr, now_ms)
-            out.append(Outbound(vid, BeginQuorumEpochRequest(
-                corr, self.config.cluster_id, self.key.id, st.epoch, voter.key)))
-        st.unacked_voters &= self.voters.ids
-
-    def _send_end_epoch(self, st: Resigned, now_ms: int, out: list[Outbound]) -> None:
-        for vid in sorted(st.unacked):
-            p = st.pending.get(vid)
-            if p is not None and now_ms < p.sent_ms + self.config.request_timeout_ms:
-                continue
-            corr = self.next_correlation_id()
-            st.pending[vid] = Pending(corr, now_ms)
-            out.append(Outbound(vid, EndQuorumEpochRequest(
-                corr, self.config.cluster_id, self.key.id, st.epoch, st.preferred_successors)))
-
-    def _handle_begin_epoch(self, src: int, req: BeginQuorumEpochRequest, now_ms: int,
-                            out: list[Outbound]) -> None:
-        if req.cluster_id != self.config.cluster_id:
-            error = ErrorCode.INCONSISTENT_CLUSTER_ID
-        elif not req.voter.matches(self.key):
-            error = ErrorCode.INVALID_VOTER_KEY
-        elif req.leader_epoch < self.epoch:
-            error = ErrorCode.FENCED_LEADER_EPOCH
-        else:
-            error = ErrorCode.NONE
-            st = self.state
-            if not (isinstance(st, Follower) and st.epoch == req.leader_epoch
-                    and st.leader_id == req.leader_id):
-                self.become_follower(req.leader_epoch, req.leader_id, now_ms, out)
-        out.append(Outbound(src, BeginQuorumEpochResponse(req.correlation_id, error,
-                                                          self.epoch, self.leader_id)))
-
-    def _handle_end_epoch(self, src: int, req: EndQuorumEpochRequest, now_ms: int,
-                          out: list[Outbound]) -> None:
-        if req.leader_epoch >= self.epoch and req.cluster_id == self.config.cluster_id:
-            if req.leader_epoch > self.epoch:
-                self._become_unattached(req.leader_epoch, None, now_ms, out)
-            st = self.state
-            if isinstance(st, Follower) and st.leader_id == req.leader_id:
-                # the most caught-up successors time out first (Kafka's backoff by rank)
-                succ = req.preferred_successors
-                rank = succ.index(self.key.id) if self.key.id in succ else len(succ)
-                backoff = self.config.retry_backoff_ms * (2 ** min(rank, 6))
-                st.leader_resigned = True
-                st.fetch_deadline = min(st.fetch_deadline,
-                                        now_ms + backoff + self.rng.randrange(backoff))
-        out.append(Outbound(src, EndQuorumEpochResponse(req.correlation_id, ErrorCode.NONE,
-                                                        self.epoch, self.leader_id)))
-
+        elections.send_end_epoch(self, self.state, now_ms, out)

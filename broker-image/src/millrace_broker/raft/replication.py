@@ -87,16 +87,16 @@ def handle_fetch_response(node: RaftNode, src: int, resp: FetchResponse, now_ms:
         if st.discovery is not None and st.discovery.correlation_id == resp.correlation_id:
             # wait a request timeout before asking another bootstrap server
             st.discovery = Pending(-1, now_ms)
-            node._observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
+            node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
         return
     if (not isinstance(st, Follower) or src != st.leader_id or st.inflight is None
             or st.inflight.correlation_id != resp.correlation_id):
         if resp.leader_epoch > node.epoch:
-            node._observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
+            node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
         return
     st.inflight = None
     if resp.error != ErrorCode.NONE or resp.leader_epoch != st.epoch:
-        if not node._observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out):
+        if not node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out):
             st.next_fetch_ms = now_ms + node.config.retry_backoff_ms
         return
     st.has_fetched = True
@@ -132,11 +132,11 @@ def handle_fetch_snapshot_response(node: RaftNode, src: int, resp: FetchSnapshot
     if (not isinstance(st, Follower) or src != st.leader_id or st.inflight is None
             or st.inflight.correlation_id != resp.correlation_id or st.download is None):
         if resp.leader_epoch > node.epoch:
-            node._observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
+            node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
         return
     st.inflight = None
     if resp.error != ErrorCode.NONE or resp.leader_epoch != st.epoch:
-        if not node._observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out):
+        if not node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out):
             # e.g. SNAPSHOT_NOT_FOUND: the leader has a newer snapshot; fetch again
             st.download = None
             st.next_fetch_ms = now_ms + node.config.retry_backoff_ms
@@ -149,7 +149,7 @@ def handle_fetch_snapshot_response(node: RaftNode, src: int, resp: FetchSnapshot
     if download.complete:
         snapshot = download.result()
         node.log.install_snapshot(snapshot)
-        node._rebuild_voter_history()
+        node.rebuild_voter_history()
         node.high_watermark = max(node.high_watermark, snapshot.snapshot_id.offset)
         st.download = None
     st.next_fetch_ms = now_ms
