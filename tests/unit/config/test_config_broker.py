@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from millrace_broker.config import (
     EXAMPLE_CONFIG,
     BrokerConfig,
@@ -166,7 +165,7 @@ def test_with_dynamic_layers() -> None:
 
 
 def test_with_dynamic_rejects_bad_values() -> None:
-    with pytest.raises(ConfigError, match="message.max.bytes=x: expected an integer >= 0"):
+    with pytest.raises(ConfigError, match=r"message\.max\.bytes=x: expected an integer >= 0"):
         load_broker_config(None, []).with_dynamic({"message.max.bytes": "x"})
 
 

@@ -123,16 +123,18 @@ class Range:
             return None
         if value in self.also:
             return None
+        too_low = self.lo is not None and value < self.lo
+        too_high = self.hi is not None and value > self.hi
+        if not too_low and not too_high:
+            return None
         if self.also:  # Kafka's lambda validator (compression.gzip.level) words it so
             return (
                 f"Value must be between {_num(self.lo or 0)} and {_num(self.hi or 0)} or "
                 + " or ".join(f"equal to {v}" for v in self.also)
             )
-        if self.lo is not None and value < self.lo:
-            return f"Value must be at least {_num(self.lo)}"
-        if self.hi is not None and value > self.hi:
-            return f"Value must be no more than {_num(self.hi)}"
-        return None
+        if too_low:
+            return f"Value must be at least {_num(self.lo or 0)}"
+        return f"Value must be no more than {_num(self.hi or 0)}"
 
 
 @dataclass(frozen=True, slots=True)
