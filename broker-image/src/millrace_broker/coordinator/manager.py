@@ -1,0 +1,261 @@
+"""The group coordinator's state: every group this broker coordinates, pure and replayable.
+
+`GroupManager` owns the groups (membership and committed offsets). The operations live in
+`membership.py` (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, timers) and `offsets.py`
+(OffsetCommit, OffsetFetch, OffsetDelete, retention); this module has what they share:
+
+- config (`GroupConfig`, from the broker's `group.*` and `offsets.*` properties);
+- persistence: every change that must survive a restart becomes `__consumer_offsets`
+  records handed to the `persist(group_id, records)` callable *before* memory changes
+  (it raises `PersistError` when the write fails; the request then fails too);
+- replies to parked requests: JoinGroup and SyncGroup may wait for other members, so they
+  carry a token; answers go to `replies` as (token, result) for the driver to deliver;
+- `replay(key, value)` rebuilds the state from the log, and `finish_load(now)` starts the
+  members' session timers, as Kafka's onLoaded does;
+- the admin views: describe, list, delete.
+
+Time is an argument (`now_ms`) everywhere; nothing here sleeps or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from kio.schema.errors import ErrorCode
+
+from .group import ClassicGroup, GroupError, GroupState, Member, OffsetEntry
+from .records import (
+    GroupKey,
+    GroupValue,
+    MemberValue,
+    OffsetKey,
+    decode_group_value,
+    decode_key,
+    decode_offset_value,
+    encode_group_key,
+    encode_group_value,
+)
+
+RecordPair = tuple[bytes, bytes | None]
+Persist = Callable[[str, Sequence[RecordPair]], None]
+NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
+
+
+class PersistError(Exception):
+    """Writing to `__consumer_offsets` failed; carries the error code to answer."""
+
+    def __init__(self, error_code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    min_session_timeout_ms: int = 6000
+    max_session_timeout_ms: int = 1_800_000
+    initial_rebalance_delay_ms: int = 3000
+    max_size: int = 2**31 - 1
+    offsets_retention_ms: int = 7 * 24 * 3600 * 1000
+    offset_metadata_max_bytes: int = 4096
+    new_member_join_timeout_ms: int = NEW_MEMBER_JOIN_TIMEOUT_MS
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    error: ErrorCode
+    member_id: str
+    generation: int = -1
+    protocol_type: str | None = None
+    protocol_name: str | None = None
+    leader: str = ""
+    skip_assignment: bool = False
+    members: tuple[tuple[str, str | None, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    error: ErrorCode
+    protocol_type: str | None = None
+    protocol_name: str | None = None
+    assignment: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDescription:
+    member_id: str
+    instance_id: str | None
+    client_id: str
+    client_host: str
+    metadata: bytes
+    assignment: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDescription:
+    group_id: str
+    state: str
+    protocol_type: str
+    protocol_name: str
+    members: tuple[MemberDescription, ...]
+    error: ErrorCode = ErrorCode.none
+
+
+Reply = tuple[int, JoinResult | SyncResult]
+
+
+@dataclass
+class GroupManager:
+    config: GroupConfig
+    persist: Persist
+    groups: dict[str, ClassicGroup] = field(default_factory=dict)
+    replies: list[Reply] = field(default_factory=list)
+
+    # -- shared helpers ------------------------------------------------------------------
+
+    def take_replies(self) -> list[Reply]:
+        out, self.replies = self.replies, []
+        return out
+
+    def reply(self, token: int | None, result: JoinResult | SyncResult) -> None:
+        if token is not None:
+            self.replies.append((token, result))
+
+    def group(self, group_id: str) -> ClassicGroup | None:
+        group = self.groups.get(group_id)
+        return None if group is None or group.state is GroupState.DEAD else group
+
+    def get_or_create(self, group_id: str, now_ms: int) -> ClassicGroup:
+        group = self.group(group_id)
+        if group is None:
+            group = ClassicGroup(group_id, state_timestamp=now_ms)
+            self.groups[group_id] = group
+        return group
+
+    def store_group(self, group: ClassicGroup) -> None:
+        """Persist the group's generation, members and assignments (raises PersistError)."""
+        value = GroupValue(
+            protocol_type=group.protocol_type or "",
+            generation=group.generation,
+            protocol=group.protocol_name,
+            leader=group.leader_id,
+            state_timestamp=group.state_timestamp,
+            members=tuple(
+                MemberValue(m.member_id, m.instance_id, m.client_id, m.client_host,
+                            m.rebalance_timeout_ms, m.session_timeout_ms,
+                            m.metadata_for(group.protocol_name), m.assignment)
+                for m in group.members.values()
+            ),
+        )
+        self.persist(group.group_id, [(encode_group_key(GroupKey(group.group_id)),
+                                       encode_group_value(value))])
+
+    def drop_group(self, group: ClassicGroup, now_ms: int) -> None:
+        group.transition(GroupState.DEAD, now_ms)
+        self.groups.pop(group.group_id, None)
+
+    # -- loading -------------------------------------------------------------------------
+
+    def replay(self, key_bytes: bytes, value_bytes: bytes | None) -> None:
+        """Apply one `__consumer_offsets` record (later records win, as after compaction)."""
+        key = decode_key(key_bytes)
+        group = self.groups.get(key.group)
+        if isinstance(key, OffsetKey):
+            if value_bytes is None:
+                if group is not None:
+                    group.offsets.pop((key.topic, key.partition), None)
+                    if not group.offsets and group.generation == 0 and not group.members:
+                        del self.groups[key.group]
+                return
+            v = decode_offset_value(value_bytes)
+            if group is None:
+                group = self.groups[key.group] = ClassicGroup(key.group)
+            group.offsets[(key.topic, key.partition)] = OffsetEntry(
+                v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp)
+            return
+        assert isinstance(key, GroupKey)
+        if value_bytes is None:
+            if group is not None:
+                offsets = group.offsets
+                del self.groups[key.group]
+                if offsets:
+                    self.groups[key.group] = ClassicGroup(key.group, offsets=offsets)
+            return
+        gv = decode_group_value(value_bytes)
+        fresh = ClassicGroup(key.group, generation=gv.generation,
+                             protocol_type=gv.protocol_type or None,
+                             protocol_name=gv.protocol, state_timestamp=gv.state_timestamp,
+                             offsets=group.offsets if group is not None else {})
+        for mv in gv.members:
+            fresh.add(Member(mv.member_id, mv.instance_id, mv.client_id, mv.client_host,
+                             mv.rebalance_timeout_ms, mv.session_timeout_ms,
+                             gv.protocol_type, ((gv.protocol or "", mv.subscription),),
+                             assignment=mv.assignment))
+        fresh.protocol_type = gv.protocol_type or None
+        fresh.leader_id = gv.leader if gv.leader in fresh.members else fresh.leader_id
+        fresh.state = GroupState.STABLE if fresh.members else GroupState.EMPTY
+        fresh.previous_state = fresh.state
+        self.groups[key.group] = fresh
+
+    def finish_load(self, now_ms: int) -> None:
+        for group in self.groups.values():
+            for member in group.members.values():
+                member.heartbeat_deadline = now_ms + member.session_timeout_ms
+
+    def unload(self, partition_filter: Callable[[str], bool]) -> None:
+        """Forget the groups of partitions this broker no longer leads."""
+        for group_id in [g for g in self.groups if partition_filter(g)]:
+            group = self.groups.pop(group_id)
+            for m in group.members.values():
+                self.reply(m.join_waiter, JoinResult(ErrorCode.not_coordinator, m.member_id))
+                self.reply(m.sync_waiter, SyncResult(ErrorCode.not_coordinator))
+
+    # -- admin views ---------------------------------------------------------------------
+
+    def describe(self, group_id: str) -> GroupDescription:
+        group = self.group(group_id)
+        if group is None:
+            return GroupDescription(group_id, GroupState.DEAD.value, "", "", (),
+                                    ErrorCode.group_id_not_found)
+        stable = group.state is GroupState.STABLE
+        members = tuple(
+            MemberDescription(m.member_id, m.instance_id, m.client_id, m.client_host,
+                              m.metadata_for(group.protocol_name) if stable else b"",
+                              m.assignment if stable else b"")
+            for m in group.members.values()
+        )
+        return GroupDescription(group_id, group.state.value, group.protocol_type or "",
+                                (group.protocol_name or "") if stable else "", members)
+
+    def list_groups(self, states: set[str]) -> list[tuple[str, str, str]]:
+        """(group id, protocol type, state) for groups whose state is in `states` (lower case)."""
+        out = []
+        for group in self.groups.values():
+            if group.state is GroupState.DEAD:
+                continue
+            if states and group.state.value.lower() not in states:
+                continue
+            out.append((group.group_id, group.protocol_type or "", group.state.value))
+        return out
+
+    def delete_group(self, group_id: str, now_ms: int) -> ErrorCode:
+        group = self.group(group_id)
+        if group is None:
+            return ErrorCode.group_id_not_found
+        if group.state is not GroupState.EMPTY:
+            return ErrorCode.non_empty_group
+        from .offsets import offset_tombstone
+
+        records: list[RecordPair] = [offset_tombstone(group_id, t, p) for t, p in group.offsets]
+        records.append((encode_group_key(GroupKey(group_id)), None))
+        try:
+            self.persist(group_id, records)
+        except PersistError as exc:
+            return exc.error_code
+        self.drop_group(group, now_ms)
+        return ErrorCode.none
+
+
+def check(condition: bool, error: ErrorCode, message: str = "") -> None:
+    if not condition:
+        raise GroupError(error, message)

@@ -1,0 +1,47 @@
+"""The consumer-group APIs this broker serves: API key -> handler, for `handlers.HANDLERS`."""
+
+from __future__ import annotations
+
+import sys
+
+from .dispatch import Handler
+from .group_offsets import handle_offset_commit, handle_offset_delete, handle_offset_fetch
+from .groups import (
+    handle_delete_groups,
+    handle_describe_groups,
+    handle_find_coordinator,
+    handle_heartbeat,
+    handle_join_group,
+    handle_leave_group,
+    handle_list_groups,
+    handle_sync_group,
+)
+
+GROUP_HANDLERS: dict[int, Handler] = {
+    8: handle_offset_commit,
+    9: handle_offset_fetch,
+    10: handle_find_coordinator,
+    11: handle_join_group,
+    12: handle_heartbeat,
+    13: handle_leave_group,
+    14: handle_sync_group,
+    15: handle_describe_groups,
+    16: handle_list_groups,
+    42: handle_delete_groups,
+    47: handle_offset_delete,
+}
+
+
+def main_with_groups(argv: list[str] | None = None) -> int:
+    """`python -m millrace_broker.server.group_handlers`: the broker with the group APIs
+    merged into its handler table (for tests, until `handlers.HANDLERS` includes them)."""
+    from ..main import main
+    from .handlers import HANDLERS
+
+    for key, handler in GROUP_HANDLERS.items():
+        HANDLERS.setdefault(key, handler)
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main_with_groups())
