@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support_broker import BrokerProcess, running_broker  # noqa: E402
+from support_broker import BrokerProcess, running_broker
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,18 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
+def dotted(conf: dict[str, Any]) -> dict[str, Any]:
+    """librdkafka property names from keyword arguments: linger_ms -> linger.ms."""
+    return {key.replace("_", "."): value for key, value in conf.items()}
+
+
 def unique_topic(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> None:
+def create_topic(
+    bootstrap: str, name: str, partitions: int = 1, config: dict[str, str] | None = None
+) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])
     futures[name].result(timeout=15)
@@ -28,7 +35,7 @@ def produce_all(bootstrap: str, topic: str, values: list[bytes], **conf: Any) ->
     def on_delivery(err: Any, msg: Any) -> None:
         (errors if err else delivered).append(err or msg)
 
-    producer = Producer({"bootstrap.servers": bootstrap, **conf})
+    producer = Producer({"bootstrap.servers": bootstrap, **dotted(conf)})
     for value in values:
         producer.produce(topic, value=value, on_delivery=on_delivery)
         producer.poll(0)
@@ -54,7 +61,7 @@ def consume_n(
             "bootstrap.servers": bootstrap,
             "group.id": "unused-" + uuid.uuid4().hex[:6],
             "enable.auto.commit": False,
-            **conf,
+            **dotted(conf),
         }
     )
     parts = partitions if partitions is not None else [0]

@@ -8,6 +8,7 @@ import struct
 
 import crc32c
 from confluent_kafka.admin import AdminClient
+
 from support_broker import BrokerProcess
 from support_clients import consume_n, create_topic, unique_topic
 
@@ -45,7 +46,9 @@ def assert_still_serving(broker: BrokerProcess) -> None:
     assert md.brokers
 
 
-def test_api_versions_unknown_version_answers_v0_with_unsupported_version(broker: BrokerProcess) -> None:
+def test_api_versions_unknown_version_answers_v0_with_unsupported_version(
+    broker: BrokerProcess,
+) -> None:
     body = roundtrip(broker.port, header(18, 99, 1234) + b"\x00\x00")
     assert body is not None
     correlation, error, count = struct.unpack_from(">ihi", body, 0)
@@ -75,6 +78,7 @@ def test_oversize_request_is_refused_before_reading_it(broker: BrokerProcess) ->
 
 def _batch(value: bytes, *, corrupt_crc: bool = False) -> bytes:
     """A v2 record batch with one record, built by hand."""
+
     def varint(n: int) -> bytes:
         n = (n << 1) ^ (n >> 63)
         out = bytearray()
@@ -84,9 +88,13 @@ def _batch(value: bytes, *, corrupt_crc: bool = False) -> bytes:
         out.append(n)
         return bytes(out)
 
-    record_body = b"\x00" + varint(0) + varint(0) + varint(-1) + varint(len(value)) + value + varint(0)
+    record_body = (
+        b"\x00" + varint(0) + varint(0) + varint(-1) + varint(len(value)) + value + varint(0)
+    )
     record = varint(len(record_body)) + record_body
-    after_crc = struct.pack(">hiqqqhii", 0, 0, 1_700_000_000_000, 1_700_000_000_000, -1, -1, -1, 1) + record
+    after_crc = (
+        struct.pack(">hiqqqhii", 0, 0, 1_700_000_000_000, 1_700_000_000_000, -1, -1, -1, 1) + record
+    )
     crc = crc32c.crc32c(after_crc) ^ (1 if corrupt_crc else 0)
     after_length = struct.pack(">ibI", 0, 2, crc) + after_crc
     return struct.pack(">qi", 0, len(after_length)) + after_length

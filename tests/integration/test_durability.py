@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from confluent_kafka import Producer
+
 from support_broker import BrokerProcess, free_port
 from support_clients import consume_n, create_topic, unique_topic
 
@@ -33,9 +34,16 @@ def test_kill9_under_acks_all_load_loses_no_acknowledged_record(tmp_path: Path) 
             acked.append(msg.value())  # type: ignore[attr-defined]
 
     def produce_loop() -> None:
-        producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all",
-                             "enable.idempotence": True, "linger.ms": 1,
-                             "message.timeout.ms": 5000, "reconnect.backoff.max.ms": 200})
+        producer = Producer(
+            {
+                "bootstrap.servers": broker.bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 1,
+                "message.timeout.ms": 5000,
+                "reconnect.backoff.max.ms": 200,
+            }
+        )
         i = 0
         deadline = time.monotonic() + 20
         while not stop.is_set() and i < 200_000 and time.monotonic() < deadline:
@@ -89,7 +97,9 @@ def test_torn_tail_is_truncated_on_restart(tmp_path: Path) -> None:
         # The torn batch is gone and its offset is reused by the next append.
         producer = Producer({"bootstrap.servers": broker.bootstrap})
         delivered: list[int] = []
-        producer.produce(topic, value=b"after", on_delivery=lambda e, m: delivered.append(m.offset()))
+        producer.produce(
+            topic, value=b"after", on_delivery=lambda e, m: delivered.append(m.offset())
+        )
         producer.flush(10)
         assert delivered == [9]
     finally:

@@ -6,8 +6,10 @@ import asyncio
 import shutil
 import subprocess
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition as AioTopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import TopicPartition as AioTopicPartition
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
 from support_broker import BrokerProcess
 from support_clients import consume_n, create_topic, produce_all, unique_topic
 
@@ -21,8 +23,9 @@ def test_kafka_python_defaults_produce_and_assign_seek_consume(broker: BrokerPro
     offsets = [f.get(timeout=20).offset for f in futures]
     producer.close()
     assert sorted(offsets) == sorted([*range(100), *range(100)])
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=10000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap, enable_auto_commit=False, consumer_timeout_ms=10000
+    )
     tp = TopicPartition(topic, 1)
     consumer.assign([tp])
     consumer.seek(tp, 50)
@@ -82,18 +85,29 @@ def test_kcat_list_produce_consume(broker: BrokerProcess) -> None:
     assert KCAT is not None, "kcat is missing: install it (apt-get install kcat); .ci/run does"
     topic = unique_topic("kcat")
     create_topic(broker.bootstrap, topic)
-    listing = subprocess.run([KCAT, "-b", broker.bootstrap, "-L"], capture_output=True,
-                             text=True, timeout=30, check=True).stdout
+    listing = subprocess.run(
+        [KCAT, "-b", broker.bootstrap, "-L"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert f'topic "{topic}"' in listing and "broker 1 at 127.0.0.1" in listing
     lines = "\n".join(f"line{i}" for i in range(20)) + "\n"
-    subprocess.run([KCAT, "-b", broker.bootstrap, "-P", "-t", topic], input=lines, text=True,
-                   timeout=30, check=True)
-    out = subprocess.run([KCAT, "-b", broker.bootstrap, "-C", "-t", topic, "-o", "beginning",
-                          "-c", "20", "-e"], capture_output=True, text=True, timeout=30,
-                         check=True).stdout
+    subprocess.run(
+        [KCAT, "-b", broker.bootstrap, "-P", "-t", topic],
+        input=lines,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    out = subprocess.run(
+        [KCAT, "-b", broker.bootstrap, "-C", "-t", topic, "-o", "beginning", "-c", "20", "-e"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert out.splitlines() == [f"line{i}" for i in range(20)]
     assert [m.value() for m in consume_n(broker.bootstrap, topic, 20)] == [
-        f"line{i}".encode() for i in range(20)]
+        f"line{i}".encode() for i in range(20)
+    ]
 
 
 def test_mixed_clients_share_a_topic(broker: BrokerProcess) -> None:
@@ -104,4 +118,6 @@ def test_mixed_clients_share_a_topic(broker: BrokerProcess) -> None:
     producer.send(topic, b"from-kafka-python").get(timeout=20)
     producer.close()
     assert [m.value() for m in consume_n(broker.bootstrap, topic, 2)] == [
-        b"from-librdkafka", b"from-kafka-python"]
+        b"from-librdkafka",
+        b"from-kafka-python",
+    ]

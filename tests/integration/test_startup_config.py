@@ -8,8 +8,13 @@ from pathlib import Path
 
 
 def run_broker(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "millrace_broker.main", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "millrace_broker.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_unknown_key_names_the_key_and_suggests_the_fix(tmp_path: Path) -> None:
@@ -28,4 +33,4 @@ def test_invalid_value_names_the_key(tmp_path: Path) -> None:
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     result = run_broker(str(tmp_path / "nope.properties"), cwd=tmp_path)
-    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert result.returncode == 2 and "nope.properties" in result.stderr

@@ -9,33 +9,49 @@ the key and the fix, and exit status 2.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the imports below must follow the hypothesis guard
+import sys
+
+# kio registers a hypothesis strategy for each of its types at import time whenever
+# hypothesis is importable (seconds of CPU on a test machine). The broker never needs
+# it: hide it before kio is imported.
+sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
+
 import argparse
 import asyncio
 import logging
-import sys
 from pathlib import Path
-
-from .config import ConfigError, load_broker_config
-from .server.storage_format import StorageFormatError
-from .server.wiring import run
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="millrace-broker", description="Run a Kafka-compatible Millrace broker."
     )
-    parser.add_argument("config", nargs="?", type=Path,
-                        help="server.properties file (Kafka property names)")
-    parser.add_argument("--config", dest="config_option", type=Path,
-                        help="same as the positional argument")
-    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="set a property, overriding the file (repeatable)")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "config", nargs="?", type=Path, help="server.properties file (Kafka property names)"
+    )
+    parser.add_argument(
+        "--config", dest="config_option", type=Path, help="same as the positional argument"
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a property, overriding the file (repeatable)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Imported here, after hypothesis is hidden, so that kio loads without it.
+    from .config import ConfigError, load_broker_config
+    from .server.storage_format import StorageFormatError
+    from .server.wiring import run
+
     args = parse_args(argv)
     logging.basicConfig(
         level=args.log_level,

@@ -49,8 +49,12 @@ partition_results = st.builds(
 
 @pytest.mark.parametrize("version", range(3, 14))
 @settings(max_examples=25, deadline=None)
-@given(parts=st.lists(partition_results, min_size=0, max_size=4), name=st.text(min_size=1, max_size=20))
-def test_produce_response_matches_kio(version: int, parts: list[PartitionProduceResult], name: str) -> None:
+@given(
+    parts=st.lists(partition_results, min_size=0, max_size=4), name=st.text(min_size=1, max_size=20)
+)
+def test_produce_response_matches_kio(
+    version: int, parts: list[PartitionProduceResult], name: str
+) -> None:
     cls = load_response_schema(0, version)
     part_cls = nested(cls, "PartitionProduceResponse")
     topic_cls = nested(cls, "TopicProduceResponse")
@@ -83,8 +87,12 @@ def test_produce_response_matches_kio(version: int, parts: list[PartitionProduce
         throttle_time=datetime.timedelta(0),
     )
     if version < 8:
-        parts = [PartitionProduceResult(p.index, p.error_code, p.base_offset, p.log_append_time_ms,
-                                        p.log_start_offset) for p in parts]
+        parts = [
+            PartitionProduceResult(
+                p.index, p.error_code, p.base_offset, p.log_append_time_ms, p.log_start_offset
+            )
+            for p in parts
+        ]
     ours = encode_produce_response(7, version, [TopicProduceResult(name, TOPIC_ID, parts)])
     assert ours == kio_bytes(7, entity, header_v1=version >= 9)
 
@@ -99,8 +107,9 @@ fetch_partitions = st.builds(
     records=st.one_of(st.none(), st.binary(max_size=300)),
     aborted_transactions=st.one_of(
         st.none(),
-        st.lists(st.builds(AbortedTransaction, st.integers(0, 2**40), st.integers(0, 2**40)),
-                 max_size=3),
+        st.lists(
+            st.builds(AbortedTransaction, st.integers(0, 2**40), st.integers(0, 2**40)), max_size=3
+        ),
     ),
     preferred_read_replica=st.integers(-1, 5),
 )
@@ -109,15 +118,26 @@ fetch_partitions = st.builds(
 @pytest.mark.parametrize("version", range(4, 19))
 @settings(max_examples=25, deadline=None)
 @given(parts=st.lists(fetch_partitions, max_size=4), name=st.text(min_size=1, max_size=20))
-def test_fetch_response_matches_kio(version: int, parts: list[PartitionFetchResult], name: str) -> None:
+def test_fetch_response_matches_kio(
+    version: int, parts: list[PartitionFetchResult], name: str
+) -> None:
     cls = load_response_schema(1, version)
     part_cls = nested(cls, "PartitionData")
     topic_cls = nested(cls, "FetchableTopicResponse")
     aborted_cls = nested(cls, "AbortedTransaction")
     if version < 11:
-        parts = [PartitionFetchResult(p.index, p.error_code, p.high_watermark, p.last_stable_offset,
-                                      p.log_start_offset, p.records, p.aborted_transactions)
-                 for p in parts]
+        parts = [
+            PartitionFetchResult(
+                p.index,
+                p.error_code,
+                p.high_watermark,
+                p.last_stable_offset,
+                p.log_start_offset,
+                p.records,
+                p.aborted_transactions,
+            )
+            for p in parts
+        ]
     entity = make(
         cls,
         throttle_time=datetime.timedelta(0),
@@ -138,9 +158,12 @@ def test_fetch_response_matches_kio(version: int, parts: list[PartitionFetchResu
                         log_start_offset=p.log_start_offset,
                         aborted_transactions=None
                         if p.aborted_transactions is None
-                        else tuple(make(aborted_cls, producer_id=a.producer_id,
-                                        first_offset=a.first_offset)
-                                   for a in p.aborted_transactions),
+                        else tuple(
+                            make(
+                                aborted_cls, producer_id=a.producer_id, first_offset=a.first_offset
+                            )
+                            for a in p.aborted_transactions
+                        ),
                         preferred_read_replica=p.preferred_read_replica,
                         records=p.records,
                     )
@@ -149,5 +172,8 @@ def test_fetch_response_matches_kio(version: int, parts: list[PartitionFetchResu
             ),
         ),
     )
-    ours = b"".join(bytes(c) for c in encode_fetch_response(9, version, [TopicFetchResult(name, TOPIC_ID, parts)]))
+    ours = b"".join(
+        bytes(c)
+        for c in encode_fetch_response(9, version, [TopicFetchResult(name, TOPIC_ID, parts)])
+    )
     assert ours == kio_bytes(9, entity, header_v1=version >= 12)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
@@ -122,9 +122,9 @@ def place_replicas(
 
 
 def _check_assignment_brokers(
-    assignments: Sequence[Sequence[int]] | object, broker_ids: Sequence[int]
+    assignments: Iterable[Sequence[int]], broker_ids: Sequence[int]
 ) -> None:
-    for replicas in assignments:  # type: ignore[attr-defined]
+    for replicas in assignments:
         if not replicas or len(set(replicas)) != len(replicas):
             raise ControllerError(
                 ErrorCode.invalid_replica_assignment,

@@ -91,9 +91,15 @@ def replay(image: MetadataImage, record: MetadataRecord) -> MetadataImage:
                 record.partition_epoch,
             )
             partitions = {**topic.partitions, record.partition_id: part}
-            return replace(image, topics={**image.topics, name: replace(topic, partitions=partitions)})
+            return replace(
+                image, topics={**image.topics, name: replace(topic, partitions=partitions)}
+            )
         case ConfigRecord():
-            target = image.topic_configs if record.resource_type == TOPIC_RESOURCE else image.broker_configs
+            target = (
+                image.topic_configs
+                if record.resource_type == TOPIC_RESOURCE
+                else image.broker_configs
+            )
             current = dict(target.get(record.resource_name, _EMPTY))
             if record.value is None:
                 current.pop(record.name, None)
@@ -107,12 +113,12 @@ def replay(image: MetadataImage, record: MetadataRecord) -> MetadataImage:
             return image
         case RemoveTopicRecord(topic_id=topic_id):
             tid = uuid.UUID(topic_id)
-            name = image.topic_names.get(tid)
-            if name is None:
+            removed = image.topic_names.get(tid)
+            if removed is None:
                 return image
-            topics = {k: v for k, v in image.topics.items() if k != name}
+            topics = {k: v for k, v in image.topics.items() if k != removed}
             names = {k: v for k, v in image.topic_names.items() if k != tid}
-            configs = {k: v for k, v in image.topic_configs.items() if k != name}
+            configs = {k: v for k, v in image.topic_configs.items() if k != removed}
             return replace(image, topics=topics, topic_names=names, topic_configs=configs)
         case ProducerIdsRecord(next_producer_id=next_id):
             return replace(image, next_producer_id=max(next_id, image.next_producer_id))

@@ -84,7 +84,7 @@ class KafkaConnection(asyncio.Protocol):
                     self._busy = True
                     self._task = asyncio.ensure_future(self._await_then_continue(result))
                     return
-                self._write(result)  # type: ignore[arg-type]
+                self._write(result)
         except MalformedRequest as exc:
             self._abort(str(exc))
             return
@@ -123,9 +123,7 @@ class KafkaConnection(asyncio.Protocol):
             self._transport.close()
 
 
-def make_protocol_factory(
-    dispatcher: Dispatcher, *, listener: str, max_request_bytes: int
-) -> Any:
+def make_protocol_factory(dispatcher: Dispatcher, *, listener: str, max_request_bytes: int) -> Any:
     return lambda: KafkaConnection(
         dispatcher, listener=listener, max_request_bytes=max_request_bytes
     )

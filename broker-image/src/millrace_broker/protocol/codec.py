@@ -31,14 +31,22 @@ def response_schema(api_key: int, version: int) -> Any:
     return load_response_schema(api_key, version)
 
 
-@cache
+_READERS: dict[Any, Any] = {}
+_WRITERS: dict[Any, Any] = {}
+
+
 def _reader(schema: Any) -> Any:
-    return entity_reader(schema)
+    reader = _READERS.get(schema)
+    if reader is None:
+        reader = _READERS[schema] = entity_reader(schema)
+    return reader
 
 
-@cache
 def _writer(schema: Any) -> Any:
-    return entity_writer(schema)
+    writer = _WRITERS.get(schema)
+    if writer is None:
+        writer = _WRITERS[schema] = entity_writer(schema)
+    return writer
 
 
 def is_flexible(api_key: int, version: int) -> bool:

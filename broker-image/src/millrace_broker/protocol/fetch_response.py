@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .wire import I16, I32, I64, NO_TAGS, array_length, bytes_length, null_array, string
 
 Chunk = bytes | memoryview
+NIL_UUID = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class PartitionFetchResult:
 @dataclass(frozen=True, slots=True)
 class TopicFetchResult:
     name: str
-    topic_id: uuid.UUID
+    topic_id: uuid.UUID | None
     partitions: list[PartitionFetchResult] = field(default_factory=list)
 
 
@@ -55,7 +56,11 @@ def encode_fetch_response(
         pending += I16.pack(error_code) + I32.pack(session_id)
     pending += array_length(len(topics), compact=flexible)
     for topic in topics:
-        pending += topic.topic_id.bytes if version >= 13 else string(topic.name, compact=flexible)
+        pending += (
+            (topic.topic_id or NIL_UUID).bytes
+            if version >= 13
+            else string(topic.name, compact=flexible)
+        )
         pending += array_length(len(topic.partitions), compact=flexible)
         for p in topic.partitions:
             pending += I32.pack(p.index) + I16.pack(p.error_code) + I64.pack(p.high_watermark)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from .framing import frame_response
 from .wire import I16, I32, I64, NO_TAGS, array_length, nullable_string, string
 
+NIL_UUID = uuid.UUID(int=0)
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionProduceResult:
@@ -26,7 +28,7 @@ class PartitionProduceResult:
 @dataclass(frozen=True, slots=True)
 class TopicProduceResult:
     name: str
-    topic_id: uuid.UUID
+    topic_id: uuid.UUID | None
     partitions: list[PartitionProduceResult]
 
 
@@ -41,7 +43,7 @@ def encode_produce_response(
     parts: list[bytes] = [array_length(len(topics), compact=flexible)]
     for topic in topics:
         if version >= 13:
-            parts.append(topic.topic_id.bytes)
+            parts.append((topic.topic_id or NIL_UUID).bytes)
         else:
             parts.append(string(topic.name, compact=flexible))
         parts.append(array_length(len(topic.partitions), compact=flexible))

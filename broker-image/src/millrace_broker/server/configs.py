@@ -14,6 +14,7 @@ from kio.schema.errors import ErrorCode
 
 from ..config import (
     ConfigError,
+    ConfigSource,
     apply_incremental,
     describe_broker_configs,
     describe_topic_configs,
@@ -45,14 +46,29 @@ def handle_describe_configs(broker: Broker, ctx: RequestContext, request: Any) -
     include_docs = bool(getattr(request, "include_documentation", False))
     results = []
     for resource in request.resources:
-        keys = list(resource.configuration_keys) if resource.configuration_keys is not None else None
+        keys = (
+            list(resource.configuration_keys) if resource.configuration_keys is not None else None
+        )
         try:
-            descriptions = _describe(broker, resource.resource_type, resource.resource_name,
-                                     keys, include_synonyms, include_docs)
+            descriptions = _describe(
+                broker,
+                resource.resource_type,
+                resource.resource_name,
+                keys,
+                include_synonyms,
+                include_docs,
+            )
         except _ResourceError as exc:
-            results.append(make(result_cls, error_code=exc.error_code, error_message=exc.message,
-                                resource_type=resource.resource_type,
-                                resource_name=resource.resource_name, configs=()))
+            results.append(
+                make(
+                    result_cls,
+                    error_code=exc.error_code,
+                    error_message=exc.message,
+                    resource_type=resource.resource_type,
+                    resource_name=resource.resource_name,
+                    configs=(),
+                )
+            )
             continue
         configs = tuple(
             make(
@@ -60,7 +76,7 @@ def handle_describe_configs(broker: Broker, ctx: RequestContext, request: Any) -
                 name=d.name,
                 value=d.value,
                 read_only=d.read_only,
-                is_default=int(d.source) == 6,
+                is_default=d.source == ConfigSource.DEFAULT_CONFIG,
                 config_source=int(d.source),
                 is_sensitive=d.is_sensitive,
                 synonyms=tuple(
@@ -73,9 +89,16 @@ def handle_describe_configs(broker: Broker, ctx: RequestContext, request: Any) -
             )
             for d in descriptions
         )
-        results.append(make(result_cls, error_code=ErrorCode.none, error_message=None,
-                            resource_type=resource.resource_type,
-                            resource_name=resource.resource_name, configs=configs))
+        results.append(
+            make(
+                result_cls,
+                error_code=ErrorCode.none,
+                error_message=None,
+                resource_type=resource.resource_type,
+                resource_name=resource.resource_name,
+                configs=configs,
+            )
+        )
     return make(cls, throttle_time=ZERO_THROTTLE, results=tuple(results))
 
 
@@ -84,18 +107,24 @@ def _describe(
 ) -> list[Any]:
     if rtype == TOPIC_RESOURCE:
         if name not in broker.image.topics:
-            raise _ResourceError(ErrorCode.unknown_topic_or_partition,
-                                 f"Topic '{name}' does not exist.")
+            raise _ResourceError(
+                ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist."
+            )
         return describe_topic_configs(
             broker.image.configs_of_topic(name),
             broker.config.with_dynamic(broker.dynamic_broker_configs()),
-            keys=keys, include_synonyms=synonyms, include_documentation=docs,
+            keys=keys,
+            include_synonyms=synonyms,
+            include_documentation=docs,
         )
     if rtype == BROKER_RESOURCE:
         _check_broker_name(broker, name)
         return describe_broker_configs(
-            broker.config, dynamic=_dynamic_layers(broker, name), keys=keys,
-            include_synonyms=synonyms, include_documentation=docs,
+            broker.config,
+            dynamic=_dynamic_layers(broker, name),
+            keys=keys,
+            include_synonyms=synonyms,
+            include_documentation=docs,
         )
     if rtype == BROKER_LOGGER_RESOURCE:
         _check_broker_name(broker, name)
@@ -151,22 +180,39 @@ def _alter(broker: Broker, request: Any, desired_of: Any) -> Any:
         try:
             if rtype == TOPIC_RESOURCE:
                 if name not in broker.image.topics:
-                    raise _ResourceError(ErrorCode.unknown_topic_or_partition,
-                                         f"Topic '{name}' does not exist.")
+                    raise _ResourceError(
+                        ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist."
+                    )
                 desired = validate_topic_configs(desired_of(rtype, name, resource))
             elif rtype == BROKER_RESOURCE:
                 _check_broker_name(broker, name)
                 desired = validate_dynamic_broker_configs(desired_of(rtype, name, resource))
             else:
-                raise _ResourceError(ErrorCode.invalid_request,
-                                     f"Unsupported resource type {rtype}")
-            records = plan_config_changes(rtype, name, _current_overrides(broker, rtype, name),
-                                          desired)
+                raise _ResourceError(
+                    ErrorCode.invalid_request, f"Unsupported resource type {rtype}"
+                )
+            records = plan_config_changes(
+                rtype, name, _current_overrides(broker, rtype, name), desired
+            )
             if not request.validate_only:
                 broker.controller.commit(records)
-            results.append(make(result_cls, error_code=ErrorCode.none, error_message=None,
-                                resource_type=rtype, resource_name=name))
+            results.append(
+                make(
+                    result_cls,
+                    error_code=ErrorCode.none,
+                    error_message=None,
+                    resource_type=rtype,
+                    resource_name=name,
+                )
+            )
         except (_ResourceError, ConfigError) as exc:
-            results.append(make(result_cls, error_code=exc.error_code, error_message=exc.message,
-                                resource_type=rtype, resource_name=name))
+            results.append(
+                make(
+                    result_cls,
+                    error_code=exc.error_code,
+                    error_message=exc.message,
+                    resource_type=rtype,
+                    resource_name=name,
+                )
+            )
     return make(cls, throttle_time=ZERO_THROTTLE, responses=tuple(results))

@@ -73,5 +73,5 @@ class Dispatcher:
     @staticmethod
     def _to_output(ctx: RequestContext, result: Any) -> Output:
         if result is None or isinstance(result, bytes | list):
-            return result  # type: ignore[no-any-return]
+            return result
         return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, result)

@@ -102,9 +102,7 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
                 )
             except StorageError as exc:
                 parts.append(
-                    PartitionFetchResult(
-                        p.partition, exc.error_code, hw, hw, plog.log_start_offset
-                    )
+                    PartitionFetchResult(p.partition, exc.error_code, hw, hw, plog.log_start_offset)
                 )
                 continue
             total += len(read.records)
@@ -122,7 +120,7 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
         results.append(
             TopicFetchResult(
                 name if name is not None else (topic.name if topic else ""),
-                topic.topic_id if topic else t.topic_id,
+                topic.topic_id if topic else getattr(t, "topic_id", None),
                 parts,
             )
         )

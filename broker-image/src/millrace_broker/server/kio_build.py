@@ -10,15 +10,19 @@ from __future__ import annotations
 import datetime
 import sys
 from dataclasses import fields
-from functools import cache
 from typing import Any
 
 ZERO_THROTTLE = datetime.timedelta(0)
 
 
-@cache
+_FIELDS: dict[type[Any], frozenset[str]] = {}
+
+
 def field_names(cls: type[Any]) -> frozenset[str]:
-    return frozenset(f.name for f in fields(cls))
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))
+    return names
 
 
 def make(cls: type[Any], **values: Any) -> Any:
@@ -35,4 +39,4 @@ def nested(cls: type[Any], name: str) -> type[Any]:
 def response_class(request: Any) -> type[Any]:
     from kio.index import load_response_schema
 
-    return load_response_schema(request.__api_key__, request.__version__)  # type: ignore[no-any-return]
+    return load_response_schema(request.__api_key__, request.__version__)

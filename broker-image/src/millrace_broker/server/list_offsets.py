@@ -31,16 +31,27 @@ def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any) -> An
         for p in t.partitions:
             plog = broker.partition_log(t.name, p.partition_index) if topic else None
             if topic is None or plog is None:
-                parts.append(make(part_cls, partition_index=p.partition_index,
-                                  error_code=ErrorCode.unknown_topic_or_partition,
-                                  old_style_offsets=()))
+                parts.append(
+                    make(
+                        part_cls,
+                        partition_index=p.partition_index,
+                        error_code=ErrorCode.unknown_topic_or_partition,
+                        old_style_offsets=(),
+                    )
+                )
                 continue
             epoch = topic.partitions[p.partition_index].leader_epoch
             ts, offset = _lookup(broker, plog, p.timestamp)
             parts.append(
-                make(part_cls, partition_index=p.partition_index, error_code=ErrorCode.none,
-                     timestamp=ts, offset=offset, leader_epoch=epoch if offset >= 0 else -1,
-                     old_style_offsets=(offset,))
+                make(
+                    part_cls,
+                    partition_index=p.partition_index,
+                    error_code=ErrorCode.none,
+                    timestamp=ts,
+                    offset=offset,
+                    leader_epoch=epoch if offset >= 0 else -1,
+                    old_style_offsets=(offset,),
+                )
             )
         topics.append(make(topic_cls, name=t.name, partitions=tuple(parts)))
     return make(cls, throttle_time=ZERO_THROTTLE, topics=tuple(topics))

@@ -27,6 +27,7 @@ def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     topic_cls = nested(cls, "MetadataResponseTopic")
     image = broker.image
+    wanted: list[tuple[str | None, TopicImage | None]]
     if request.topics is None:
         wanted = [(t.name, t) for t in image.topics.values()]
     else:
@@ -47,13 +48,18 @@ def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     for name, topic in wanted:
         if topic is None:
             error = (
-                ErrorCode.unknown_topic_id
-                if name is None
-                else ErrorCode.unknown_topic_or_partition
+                ErrorCode.unknown_topic_id if name is None else ErrorCode.unknown_topic_or_partition
             )
             topics.append(
-                make(topic_cls, error_code=error, name=name, topic_id=None, is_internal=False,
-                     partitions=(), topic_authorized_operations=UNAUTHORIZED_OPS)
+                make(
+                    topic_cls,
+                    error_code=error,
+                    name=name,
+                    topic_id=None,
+                    is_internal=False,
+                    partitions=(),
+                    topic_authorized_operations=UNAUTHORIZED_OPS,
+                )
             )
         else:
             topics.append(_describe_topic(cls, topic))
@@ -65,19 +71,20 @@ def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> Any:
         controller_id=broker.node_id,
         topics=tuple(topics),
         cluster_authorized_operations=UNAUTHORIZED_OPS,
+        error_code=ErrorCode.none,
     )
 
 
 def _may_auto_create(broker: Broker, request: Any) -> bool:
     allowed = getattr(request, "allow_auto_topic_creation", True)
-    return bool(allowed and broker.config.get("auto.create.topics.enable"))
+    return bool(allowed and broker.config.get_bool("auto.create.topics.enable"))
 
 
 def _auto_create(broker: Broker, name: str) -> MetadataImage:
     new = NewTopic(
         name=name,
-        num_partitions=int(broker.config.get("num.partitions")),
-        replication_factor=int(broker.config.get("default.replication.factor")),
+        num_partitions=broker.config.get_int("num.partitions"),
+        replication_factor=broker.config.get_int("default.replication.factor"),
         assignments={},
         configs={},
     )
@@ -122,7 +129,12 @@ def _brokers(cls: type[Any], broker: Broker, ctx: RequestContext, image: Metadat
         if endpoint is None:
             continue
         out.append(
-            make(broker_cls, node_id=node.broker_id, host=endpoint[1], port=endpoint[2],
-                 rack=node.rack)
+            make(
+                broker_cls,
+                node_id=node.broker_id,
+                host=endpoint[1],
+                port=endpoint[2],
+                rack=node.rack,
+            )
         )
     return tuple(out)

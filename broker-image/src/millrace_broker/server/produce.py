@@ -20,8 +20,6 @@ from ..storage.errors import StorageError
 from .broker import Broker
 from .context import RequestContext
 
-_NIL_UUID_INT = 0
-
 
 def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes | None:
     acks = request.acks
@@ -30,7 +28,9 @@ def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes |
     results: list[TopicProduceResult] = []
     for topic_data in request.topic_data:
         name = getattr(topic_data, "name", None)
-        topic = image.topics.get(name) if name is not None else image.topic_by_id(topic_data.topic_id)
+        topic = (
+            image.topics.get(name) if name is not None else image.topic_by_id(topic_data.topic_id)
+        )
         partitions: list[PartitionProduceResult] = []
         for pdata in topic_data.partition_data:
             if acks not in (-1, 0, 1):
@@ -50,8 +50,11 @@ def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes |
                 continue
             if pdata.records is None:
                 partitions.append(
-                    PartitionProduceResult(pdata.index, ErrorCode.invalid_record,
-                                           error_message="Produce request carries no records")
+                    PartitionProduceResult(
+                        pdata.index,
+                        ErrorCode.invalid_record,
+                        error_message="Produce request carries no records",
+                    )
                 )
                 continue
             try:
@@ -61,7 +64,9 @@ def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes |
             except StorageError as exc:
                 partitions.append(
                     PartitionProduceResult(
-                        pdata.index, exc.error_code, log_start_offset=plog.log_start_offset,
+                        pdata.index,
+                        exc.error_code,
+                        log_start_offset=plog.log_start_offset,
                         error_message=exc.message,
                     )
                 )
@@ -80,7 +85,7 @@ def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes |
         results.append(
             TopicProduceResult(
                 name or (topic.name if topic else ""),
-                topic.topic_id if topic else topic_data.topic_id,
+                topic.topic_id if topic else getattr(topic_data, "topic_id", None),
                 partitions,
             )
         )

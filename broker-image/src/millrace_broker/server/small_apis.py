@@ -23,8 +23,16 @@ def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: Any) -
     for node in sorted(image.brokers.values(), key=lambda b: b.broker_id):
         endpoint = next((e for e in node.endpoints if e[0] == ctx.listener), None)
         if endpoint is not None:
-            brokers.append(make(broker_cls, broker_id=node.broker_id, host=endpoint[1],
-                                port=endpoint[2], rack=node.rack, is_fenced=False))
+            brokers.append(
+                make(
+                    broker_cls,
+                    broker_id=node.broker_id,
+                    host=endpoint[1],
+                    port=endpoint[2],
+                    rack=node.rack,
+                    is_fenced=False,
+                )
+            )
     return make(
         cls,
         throttle_time=ZERO_THROTTLE,
@@ -44,11 +52,20 @@ def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -
         # Transactions come with the transaction coordinator (consumer groups and
         # transactions issue); until then say so with the coordinator error clients
         # expect when none is available.
-        return make(cls, throttle_time=ZERO_THROTTLE,
-                    error_code=ErrorCode.coordinator_not_available, producer_id=-1,
-                    producer_epoch=-1)
-    return make(cls, throttle_time=ZERO_THROTTLE, error_code=ErrorCode.none,
-                producer_id=broker.next_producer_id(), producer_epoch=0)
+        return make(
+            cls,
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.coordinator_not_available,
+            producer_id=-1,
+            producer_epoch=-1,
+        )
+    return make(
+        cls,
+        throttle_time=ZERO_THROTTLE,
+        error_code=ErrorCode.none,
+        producer_id=broker.next_producer_id(),
+        producer_epoch=0,
+    )
 
 
 def handle_delete_records(broker: Broker, ctx: RequestContext, request: Any) -> Any:
@@ -61,16 +78,34 @@ def handle_delete_records(broker: Broker, ctx: RequestContext, request: Any) -> 
         for p in t.partitions:
             plog = broker.partition_log(t.name, p.partition_index)
             if plog is None:
-                parts.append(make(part_cls, partition_index=p.partition_index, low_watermark=-1,
-                                  error_code=ErrorCode.unknown_topic_or_partition))
+                parts.append(
+                    make(
+                        part_cls,
+                        partition_index=p.partition_index,
+                        low_watermark=-1,
+                        error_code=ErrorCode.unknown_topic_or_partition,
+                    )
+                )
                 continue
             target = broker.high_watermark(plog) if p.offset == -1 else p.offset
             try:
                 low = plog.delete_records_before(target)
-                parts.append(make(part_cls, partition_index=p.partition_index,
-                                  low_watermark=low, error_code=ErrorCode.none))
+                parts.append(
+                    make(
+                        part_cls,
+                        partition_index=p.partition_index,
+                        low_watermark=low,
+                        error_code=ErrorCode.none,
+                    )
+                )
             except StorageError as exc:
-                parts.append(make(part_cls, partition_index=p.partition_index,
-                                  low_watermark=-1, error_code=exc.error_code))
+                parts.append(
+                    make(
+                        part_cls,
+                        partition_index=p.partition_index,
+                        low_watermark=-1,
+                        error_code=exc.error_code,
+                    )
+                )
         topics.append(make(topic_cls, name=t.name, partitions=tuple(parts)))
     return make(cls, throttle_time=ZERO_THROTTLE, topics=tuple(topics))

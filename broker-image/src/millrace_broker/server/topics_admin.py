@@ -34,17 +34,23 @@ def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
     for t in request.topics:
         common = dict(name=t.name, topic_id=None, configs=None, topic_config_error_code=0)
         if seen[t.name] > 1:
-            results.append(make(result_cls, **common, error_code=ErrorCode.invalid_request,
-                                error_message="Duplicate topic name in the request."))
+            results.append(
+                make(
+                    result_cls,
+                    **common,
+                    error_code=ErrorCode.invalid_request,
+                    error_message="Duplicate topic name in the request.",
+                )
+            )
             continue
         try:
             configs = validate_topic_configs({c.name: c.value for c in t.configs})
             num_partitions = t.num_partitions
             if num_partitions == -1:
-                num_partitions = int(broker.config.get("num.partitions"))
+                num_partitions = broker.config.get_int("num.partitions")
             rf = t.replication_factor
             if rf == -1:
-                rf = int(broker.config.get("default.replication.factor"))
+                rf = broker.config.get_int("default.replication.factor")
             new = NewTopic(
                 name=t.name,
                 num_partitions=num_partitions,
@@ -61,8 +67,9 @@ def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
             records = plan_create_topic(broker.image, new)
             image = broker.image if request.validate_only else broker.controller.commit(records)
         except (ControllerError, ConfigError) as exc:
-            results.append(make(result_cls, **common, error_code=exc.error_code,
-                                error_message=exc.message))
+            results.append(
+                make(result_cls, **common, error_code=exc.error_code, error_message=exc.message)
+            )
             continue
         created = image.topics.get(t.name)
         results.append(
@@ -88,7 +95,7 @@ def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
     else:
         targets = [(t.name, t.topic_id) for t in request.topics]
     results = []
-    enabled = bool(broker.config.get("delete.topic.enable"))
+    enabled = broker.config.get_bool("delete.topic.enable")
     for name, topic_id in targets:
         image = broker.image
         if name is None and topic_id is not None:
@@ -103,14 +110,30 @@ def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
                     "Topic deletion is disabled (delete.topic.enable=false).",
                 )
             if resolved is None:
-                raise ControllerError(ErrorCode.unknown_topic_id, "This server does not host this topic ID.")
+                raise ControllerError(
+                    ErrorCode.unknown_topic_id, "This server does not host this topic ID."
+                )
             topic = image.topics.get(resolved)
             broker.controller.commit(plan_delete_topic(image, resolved))
-            results.append(make(result_cls, name=resolved, topic_id=topic.topic_id if topic else None,
-                                error_code=ErrorCode.none, error_message=None))
+            results.append(
+                make(
+                    result_cls,
+                    name=resolved,
+                    topic_id=topic.topic_id if topic else None,
+                    error_code=ErrorCode.none,
+                    error_message=None,
+                )
+            )
         except ControllerError as exc:
-            results.append(make(result_cls, name=name, topic_id=topic_id,
-                                error_code=exc.error_code, error_message=exc.message))
+            results.append(
+                make(
+                    result_cls,
+                    name=name,
+                    topic_id=topic_id,
+                    error_code=exc.error_code,
+                    error_message=exc.message,
+                )
+            )
     return make(cls, throttle_time=ZERO_THROTTLE, responses=tuple(results))
 
 
@@ -126,9 +149,11 @@ def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) 
             records = plan_create_partitions(broker.image, t.name, t.count, assignments)
             if not request.validate_only:
                 broker.controller.commit(records)
-            results.append(make(result_cls, name=t.name, error_code=ErrorCode.none,
-                                error_message=None))
+            results.append(
+                make(result_cls, name=t.name, error_code=ErrorCode.none, error_message=None)
+            )
         except ControllerError as exc:
-            results.append(make(result_cls, name=t.name, error_code=exc.error_code,
-                                error_message=exc.message))
+            results.append(
+                make(result_cls, name=t.name, error_code=exc.error_code, error_message=exc.message)
+            )
     return make(cls, throttle_time=ZERO_THROTTLE, results=tuple(results))

@@ -46,8 +46,9 @@ def build_broker(config: BrokerConfig) -> tuple[Broker, MetadataJournal]:
     journal = MetadataJournal(log_dirs[0] / METADATA_DIR / "journal")
     controller = LocalController.open(journal, cluster_id)
     endpoints = [
-        Endpoint(listener.name, listener.host or "localhost", listener.port,
-                 listener.security_protocol)
+        Endpoint(
+            listener.name, listener.host or "localhost", listener.port, listener.security_protocol
+        )
         for listener in config.advertised_listeners
     ]
     logs = LogManager(log_dirs)
@@ -55,10 +56,14 @@ def build_broker(config: BrokerConfig) -> tuple[Broker, MetadataJournal]:
     registration = RegisterBrokerRecord(
         config.node_id,
         tuple((e.listener, e.host, e.port, e.security_protocol) for e in endpoints),
-        config.get("broker.rack"),
+        config.get_str("broker.rack"),
     )
     known = controller.image.brokers.get(config.node_id)
-    if known is None or known.endpoints != registration.endpoints or known.rack != registration.rack:
+    if (
+        known is None
+        or known.endpoints != registration.endpoints
+        or known.rack != registration.rack
+    ):
         controller.commit([registration])
     broker.load_partitions()
     return broker, journal
@@ -68,12 +73,13 @@ async def start(config: BrokerConfig) -> RunningBroker:
     broker, journal = build_broker(config)
     dispatcher = Dispatcher(broker, HANDLERS)
     servers = []
-    max_request = int(config.get("socket.request.max.bytes"))
+    max_request = config.get_int("socket.request.max.bytes")
     for listener in config.listeners:
         if listener.name in config.controller_listener_names:
             continue  # the controller listener serves KRaft traffic (KRaft issue)
-        factory = make_protocol_factory(dispatcher, listener=listener.name,
-                                        max_request_bytes=max_request)
+        factory = make_protocol_factory(
+            dispatcher, listener=listener.name, max_request_bytes=max_request
+        )
         server = await asyncio.get_running_loop().create_server(
             factory, listener.host or None, listener.port, reuse_address=True
         )
@@ -83,7 +89,7 @@ async def start(config: BrokerConfig) -> RunningBroker:
 
 
 async def maintenance_loop(broker: Broker) -> None:
-    interval_s = max(int(broker.config.get("log.retention.check.interval.ms")), 100) / 1000
+    interval_s = max(broker.config.get_int("log.retention.check.interval.ms"), 100) / 1000
     while True:
         await asyncio.sleep(interval_s)
         try:
@@ -100,8 +106,12 @@ async def run(config: BrokerConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     maintenance = asyncio.create_task(maintenance_loop(running.broker))
     ports = ",".join(str(p) for p in running.bound_ports())
-    log.info("Millrace broker %s ready (cluster %s, ports %s)",
-             running.broker.node_id, running.broker.cluster_id, ports)
+    log.info(
+        "Millrace broker %s ready (cluster %s, ports %s)",
+        running.broker.node_id,
+        running.broker.cluster_id,
+        ports,
+    )
     await stop.wait()
     log.info("shutting down")
     maintenance.cancel()
