@@ -59,7 +59,9 @@ def raw_snappy_batch(records: Sequence[Rec]) -> bytes:
     return bytes(out)
 
 
-def decode_with_kafka_python(batch: bytes | bytearray | memoryview) -> list[tuple[int, bytes | None, bytes | None, int]]:
+def decode_with_kafka_python(
+    batch: bytes | bytearray | memoryview,
+) -> list[tuple[int, bytes | None, bytes | None, int]]:
     parsed = DefaultRecordBatch(bytes(batch))
     assert parsed.validate_crc()
     return [(r.offset, r.key, r.value, r.timestamp) for r in parsed]

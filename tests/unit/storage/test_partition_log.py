@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 from kio.schema.errors import ErrorCode
-from storage_support import T0, batch_offsets, client_batch, decode_with_kafka_python, simple_batch
-
 from millrace_broker.protocol.record_batch import iter_batches, read_header
 from millrace_broker.storage.errors import StorageError
 from millrace_broker.storage.log_config import LogConfig
 from millrace_broker.storage.partition_log import PartitionLog
+from storage_support import T0, batch_offsets, client_batch, decode_with_kafka_python, simple_batch
 
 SMALL = LogConfig(segment_bytes=1024, index_interval_bytes=128)
 
@@ -135,7 +134,8 @@ def test_refusals(tmp_path: Path, config: LogConfig, batch: bytes, code: ErrorCo
 
 def test_compacted_topic_accepts_keyed_records(tmp_path: Path) -> None:
     log = open_log(tmp_path, LogConfig(cleanup_policy=frozenset({"compact"})))
-    assert log.append_as_leader(simple_batch(2, codec=4), leader_epoch=0, now_ms=T0).last_offset == 1
+    result = log.append_as_leader(simple_batch(2, codec=4), leader_epoch=0, now_ms=T0)
+    assert result.last_offset == 1
 
 
 def test_log_append_time(tmp_path: Path) -> None:

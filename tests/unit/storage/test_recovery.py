@@ -13,14 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storage_support import T0, batch_offsets, simple_batch
-
 from millrace_broker.protocol.record_batch import read_header
 from millrace_broker.storage.log_config import LogConfig
 from millrace_broker.storage.partition_log import PartitionLog
+from storage_support import T0, batch_offsets, simple_batch
 
 SMALL = LogConfig(segment_bytes=2048, index_interval_bytes=100)
 
@@ -157,7 +155,9 @@ def test_interrupted_roll_leaves_usable_log(tmp_path: Path) -> None:
     assert log.log_end_offset == end + 2
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     sizes=st.lists(st.integers(1, 6), min_size=1, max_size=40),
     cut_fraction=st.floats(0, 1),

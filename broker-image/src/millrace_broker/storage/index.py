@@ -42,7 +42,7 @@ class _IndexFile:
 
     @property
     def is_full(self) -> bool:
-        return len(self) >= self.max_entries
+        return self.__len__() >= self.max_entries
 
     def _write(self, data: bytes) -> None:
         os.write(self._fd, data)

@@ -71,6 +71,7 @@ class LogSegment:
         self.rolling_base_timestamp: int | None = None
         self.created_ms = now_ms
         self.bytes_since_last_index = 0
+        self.indexes_full = False
         self.unflushed_messages = 0
 
     # -- loading -------------------------------------------------------------------------
@@ -99,6 +100,7 @@ class LogSegment:
             return False
         next_offset = self.base_offset if prev_last is None else prev_last + 1
         self.bytes_since_last_index = self.size - position
+        self.indexes_full = self.offset_index.is_full
         self.next_offset = next_offset
         ok = self.time_index.load(next_offset - 1)
         entry = self.time_index.last_entry
@@ -151,6 +153,8 @@ class LogSegment:
             if self.max_timestamp >= 0:
                 self.time_index.append(self.max_timestamp, self.offset_of_max_timestamp)
             self.bytes_since_last_index = 0
+            # Entries are added at most once per interval: only then can they fill up.
+            self.indexes_full = self.offset_index.is_full or self.time_index.is_full
         self.bytes_since_last_index += header.total_size
         self.next_offset = header.last_offset + 1
 
@@ -183,9 +187,9 @@ class LogSegment:
             waited = now_ms - self.created_ms
         if waited > segment_ms:
             return True
-        if self.offset_index.is_full or self.time_index.is_full:
+        if last_offset - self.base_offset > INT32_MAX:
             return True
-        return last_offset - self.base_offset > INT32_MAX
+        return self.indexes_full
 
     def seal(self) -> None:
         """The segment stops being active: record its final max timestamp in the time index."""
@@ -208,7 +212,7 @@ class LogSegment:
     # -- reading -------------------------------------------------------------------------
 
     def iter_batches(
-        self, start: int = 0, end: int | None = None
+        self, start: int = 0, end: int | None = None, *, chunk: int = CHUNK
     ) -> Iterator[tuple[int, BatchHeader]]:
         """(position, header) of each complete batch from ``start``; stops at a partial tail."""
         limit = self.size if end is None else min(end, self.size)
@@ -217,7 +221,7 @@ class LogSegment:
         buf_pos = start
         while pos + BATCH_OVERHEAD <= limit:
             if pos + BATCH_OVERHEAD > buf_pos + len(buf):
-                buf = os.pread(self._fd, min(CHUNK, limit - pos), pos)
+                buf = os.pread(self._fd, min(chunk, limit - pos), pos)
                 buf_pos = pos
                 if len(buf) < BATCH_OVERHEAD:
                     return
@@ -254,7 +258,9 @@ class LogSegment:
     def find(self, offset: int) -> tuple[int, BatchHeader] | None:
         """Position and header of the first batch whose last offset >= ``offset``."""
         _, position = self.offset_index.lookup(offset)
-        for pos, header in self.iter_batches(position):
+        # The batch is usually within one index interval: read a little, not a full chunk.
+        chunk = min(CHUNK, max(4096, 2 * self.index_interval_bytes))
+        for pos, header in self.iter_batches(position, chunk=chunk):
             if header.last_offset >= offset:
                 return pos, header
         return None
