@@ -17,7 +17,7 @@ and `ServerTopicConfigSynonyms`, to JSON; a Python script turns that JSON into t
 modules. Behaviour (precedence, describe rules, checks) is written by hand elsewhere.
 """
 
-from millrace_broker.config.broker import EXAMPLE_CONFIG, BrokerConfig, load_broker_config
+from millrace_broker.config.broker import BrokerConfig, load_broker_config
 from millrace_broker.config.definitions import ConfigType, ConfigValue
 from millrace_broker.config.describe import (
     ConfigDescription,
@@ -33,6 +33,7 @@ from millrace_broker.config.dynamic import (
     validate_dynamic_broker_configs,
 )
 from millrace_broker.config.errors import ConfigError
+from millrace_broker.config.example import EXAMPLE_CONFIG
 from millrace_broker.config.listeners import HostPort, Listener
 from millrace_broker.config.topic import (
     broker_topic_defaults,

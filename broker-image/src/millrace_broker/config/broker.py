@@ -4,7 +4,7 @@ Values resolve per key in Kafka's order of precedence:
 
 1. dynamic per-broker configs (AlterConfigs on resource `<node id>`),
 2. dynamic cluster-wide defaults (AlterConfigs on resource ``""``),
-3. static configs: the example file below, then the properties file, then
+3. static configs: the embedded example (`example.py`), then the properties file, then
    `--override key=value` arguments (later wins),
 4. Kafka's built-in default.
 
@@ -25,13 +25,15 @@ vs the example's static voters), the example value is dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from millrace_broker.config.broker_checks import check_broker
 from millrace_broker.config.definitions import ConfigValue, InvalidValue, parse_value
 from millrace_broker.config.errors import ConfigError
+from millrace_broker.config.example import example_layer
 from millrace_broker.config.listeners import (
     HostPort,
     Listener,
@@ -43,40 +45,7 @@ from millrace_broker.config.listeners import (
 from millrace_broker.config.properties_file import load_properties_file
 from millrace_broker.config.registry import BROKER, broker_key
 
-EXAMPLE_CONFIG: Final[Mapping[str, str]] = {
-    "process.roles": "broker,controller",
-    "node.id": "1",
-    "controller.quorum.voters": "1@127.0.0.1:9093",
-    "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
-    "controller.listener.names": "CONTROLLER",
-    "listener.security.protocol.map": (
-        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,"
-        "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
-    ),
-    "num.network.threads": "3",
-    "num.io.threads": "8",
-    "socket.send.buffer.bytes": "102400",
-    "socket.receive.buffer.bytes": "102400",
-    "socket.request.max.bytes": "104857600",
-    "log.dirs": "./millrace-data",
-    "num.partitions": "1",
-    "default.replication.factor": "1",
-    "num.recovery.threads.per.data.dir": "1",
-    "offsets.topic.replication.factor": "1",
-    "share.coordinator.state.topic.replication.factor": "1",
-    "share.coordinator.state.topic.min.isr": "1",
-    "transaction.state.log.replication.factor": "1",
-    "transaction.state.log.min.isr": "1",
-    "log.retention.hours": "168",
-    "log.segment.bytes": "1073741824",
-    "log.retention.check.interval.ms": "300000",
-}
-
-# A user setting on the left drops the example's settings on the right.
-_EXAMPLE_SHADOWED_BY: Final = {
-    "log.dir": ("log.dirs",),
-    "controller.quorum.bootstrap.servers": ("controller.quorum.voters",),
-}
+T = TypeVar("T")
 
 _MS_PER_MINUTE: Final = 60_000
 _MS_PER_HOUR: Final = 3_600_000
@@ -90,7 +59,7 @@ class BrokerConfig:
     parsed (bool, int, float, str, tuple of str for lists, or None when unset).
     """
 
-    __slots__ = ("_dynamic_broker", "_dynamic_default", "_static", "_values")
+    __slots__ = ("_dynamic_broker", "_dynamic_default", "_memo", "_static", "_values")
 
     def __init__(
         self,
@@ -107,9 +76,7 @@ class BrokerConfig:
             self._static["node.id"] = self._static["broker.id"]
         self._dynamic_broker = dict(dynamic_broker or {})
         self._dynamic_default = dict(dynamic_default or {})
-        values: dict[str, ConfigValue] = {
-            name: key.default_value() for name, key in BROKER.items() if key.has_default
-        }
+        values = dict(_builtin_defaults())
         for layer, dynamic in (
             (self._static, False),
             (self._dynamic_default, True),
@@ -118,6 +85,7 @@ class BrokerConfig:
             for name, raw in layer.items():
                 values[name] = _parse(name, raw, dynamic=dynamic)
         self._values = values
+        self._memo: dict[str, object] = {}
         check_broker(self)
 
     # ----- generic access -------------------------------------------------------------
@@ -163,6 +131,12 @@ class BrokerConfig:
         if not isinstance(value, tuple):
             raise TypeError(f"{name} is not a list property: {value!r}")
         return value
+
+    def memo(self, name: str, compute: Callable[[], T]) -> T:
+        """Cache a value derived from this (immutable) config, e.g. topic defaults."""
+        if name not in self._memo:
+            self._memo[name] = compute()
+        return self._memo[name]  # type: ignore[return-value]
 
     @property
     def static_configs(self) -> Mapping[str, str]:
@@ -220,15 +194,26 @@ class BrokerConfig:
 
     @property
     def listener_security_protocol_map(self) -> dict[str, str]:
-        return parse_protocol_map(
-            "listener.security.protocol.map", self.get_list("listener.security.protocol.map")
+        return dict(
+            self.memo(
+                "protocol_map",
+                lambda: parse_protocol_map(
+                    "listener.security.protocol.map",
+                    self.get_list("listener.security.protocol.map"),
+                ),
+            )
         )
 
     @property
     def listeners(self) -> list[Listener]:
         """Every listener this node binds, controller listeners included."""
-        return parse_listeners(
-            "listeners", self.get_list("listeners"), self.listener_security_protocol_map
+        return list(
+            self.memo(
+                "listeners",
+                lambda: parse_listeners(
+                    "listeners", self.get_list("listeners"), self.listener_security_protocol_map
+                ),
+            )
         )
 
     @property
@@ -263,10 +248,15 @@ class BrokerConfig:
     def _all_advertised(self) -> list[Listener]:
         if self.get_str("advertised.listeners") is None:
             return self.listeners
-        return parse_listeners(
-            "advertised.listeners",
-            self.get_list("advertised.listeners"),
-            self.listener_security_protocol_map,
+        return list(
+            self.memo(
+                "advertised",
+                lambda: parse_listeners(
+                    "advertised.listeners",
+                    self.get_list("advertised.listeners"),
+                    self.listener_security_protocol_map,
+                ),
+            )
         )
 
     # ----- quorum -----------------------------------------------------------------------
@@ -357,6 +347,14 @@ class BrokerConfig:
         return f"BrokerConfig(node_id={self.get('node.id')}, static={len(self._static)} keys)"
 
 
+@functools.cache
+def _builtin_defaults() -> dict[str, ConfigValue]:
+    return {name: key.default_value() for name, key in BROKER.items() if key.has_default}
+
+
+# Parsed values are immutable (tuples for lists), so a layer re-applied by with_dynamic
+# need not be parsed again.
+@functools.lru_cache(maxsize=8192)
 def _parse(name: str, raw: str, *, dynamic: bool) -> ConfigValue:
     key = broker_key(name, dynamic=dynamic)
     try:
@@ -390,7 +388,7 @@ def load_broker_config(path: Path | None, overrides: Iterable[str] = ()) -> Brok
         key, value = parse_override(text)
         user[key] = value
         where[key] = "--override"
-    static = {k: v for k, v in EXAMPLE_CONFIG.items() if not _shadowed(k, user)}
+    static = example_layer(user)
     static.update(user)
     for name, raw in user.items():
         try:
@@ -398,12 +396,3 @@ def load_broker_config(path: Path | None, overrides: Iterable[str] = ()) -> Brok
         except ConfigError as exc:
             raise ConfigError(f"{where[name]}: {exc.message}", key=name) from None
     return BrokerConfig(static)
-
-
-def _shadowed(example_key: str, user: Mapping[str, str]) -> bool:
-    if example_key in user:
-        return True
-    return any(
-        example_key in dropped and trigger in user
-        for trigger, dropped in _EXAMPLE_SHADOWED_BY.items()
-    )

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 def broker_topic_defaults(broker: BrokerConfig) -> dict[str, ConfigValue]:
     """Every topic config's value for a topic without overrides on this broker."""
+    return dict(broker.memo("topic_defaults", lambda: _topic_defaults(broker)))
+
+
+def _topic_defaults(broker: BrokerConfig) -> dict[str, ConfigValue]:
     values: dict[str, ConfigValue] = {}
     for name, key in TOPIC.items():
         if key.internal:
