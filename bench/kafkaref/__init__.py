@@ -12,7 +12,14 @@ The jars come from `bench/fetch-kafka.sh` (Maven) into ~/.cache/millrace/kafka-<
 `kafka_home()` runs it on first use. Importable with `bench/` on sys.path.
 """
 
-from kafkaref.broker import KafkaBroker, KafkaCluster, free_port
+from kafkaref.broker import (
+    KafkaBroker,
+    KafkaCluster,
+    die_with_parent,
+    free_port,
+    kafka_uuid,
+    wait_for_brokers,
+)
 from kafkaref.dist import (
     DEFAULT_KAFKA_VERSION,
     TOOLS,
@@ -31,11 +38,14 @@ __all__ = [
     "KafkaCluster",
     "MemoryStats",
     "RssSampler",
+    "die_with_parent",
     "free_port",
     "java_command",
     "kafka_cli",
     "kafka_cli_popen",
     "kafka_home",
+    "kafka_uuid",
     "kafka_version",
     "read_memory",
+    "wait_for_brokers",
 ]

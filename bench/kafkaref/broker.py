@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -58,9 +59,56 @@ def kafka_uuid() -> str:
             return text
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """Popen preexec_fn: the child gets SIGKILL when the process that started it dies."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def wait_for_brokers(
+    bootstrap: str,
+    *,
+    brokers: int = 1,
+    timeout: float = 120.0,
+    processes: Mapping[str, tuple[subprocess.Popen[bytes], Path]] | None = None,
+) -> None:
+    """Block until a Metadata response from `bootstrap` lists at least `brokers` brokers.
+
+    Works for any Kafka-compatible broker (Apache Kafka, Millrace). `processes` maps a name
+    to (process, log file): if one exits first, raise RuntimeError with the log's tail.
+    """
+    from confluent_kafka.admin import AdminClient
+
+    deadline = time.monotonic() + timeout
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    seen = 0
+    while time.monotonic() < deadline:
+        for name, (proc, log) in (processes or {}).items():
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with status {proc.returncode} during start-up; "
+                    f"log {log}:\n{_tail(log)}"
+                )
+        try:
+            seen = len(admin.list_topics(timeout=2).brokers)
+        except Exception:
+            seen = 0
+        if seen >= brokers:
+            return
+        time.sleep(0.25)
+    logs = "".join(
+        f"\n--- {name}: {log}\n{_tail(log)}" for name, (_, log) in (processes or {}).items()
+    )
+    raise TimeoutError(
+        f"{bootstrap} not serving after {timeout:.0f}s ({seen}/{brokers} brokers seen){logs}"
+    )
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
 
 
 @dataclass
@@ -101,10 +149,7 @@ class KafkaNode:
         return read_memory(self.process.pid) if self.alive() and self.process else None
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        return _tail(self.log_path, lines)
 
 
 class KafkaCluster:
@@ -195,7 +240,8 @@ class KafkaCluster:
                 for nd in self.nodes
             )
             quorum = ["--initial-controllers", voters]
-        for node in self.nodes:
+
+        def format_node(node: KafkaNode) -> None:
             args = ["format", "-t", self.cluster_id, "-c", str(node.config_path), *quorum]
             proc = kafka_cli("kafka-storage", *args, timeout=180)
             if proc.returncode != 0:
@@ -203,6 +249,10 @@ class KafkaCluster:
                     f"kafka-storage format failed for node {node.node_id} "
                     f"(exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
                 )
+
+        with ThreadPoolExecutor(max_workers=self.n) as pool:
+            for _ in pool.map(format_node, self.nodes):
+                pass
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -227,7 +277,7 @@ class KafkaCluster:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                 )
         try:
             self.wait_ready(self.start_timeout)
@@ -237,29 +287,17 @@ class KafkaCluster:
 
     def wait_ready(self, timeout: float) -> None:
         """Block until a Metadata response lists all n brokers; raise with logs if not."""
-        from confluent_kafka.admin import AdminClient
-
-        deadline = time.monotonic() + timeout
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
-        seen = 0
-        while time.monotonic() < deadline:
-            dead = [nd for nd in self.nodes if not nd.alive()]
-            if dead:
-                nd = dead[0]
-                raise RuntimeError(
-                    f"Kafka node {nd.node_id} exited during start-up; log {nd.log_path}:\n"
-                    f"{nd.log_tail()}"
-                )
-            try:
-                seen = len(admin.list_topics(timeout=2).brokers)
-            except Exception:
-                seen = 0
-            if seen >= self.n:
-                return
-            time.sleep(0.25)
-        raise TimeoutError(
-            f"Kafka cluster not ready after {timeout:.0f}s ({seen}/{self.n} brokers seen); "
-            f"log of node 1 ({self.nodes[0].log_path}):\n{self.nodes[0].log_tail()}"
+        for nd in self.nodes:
+            assert nd.process is not None
+        wait_for_brokers(
+            self.bootstrap,
+            brokers=self.n,
+            timeout=timeout,
+            processes={
+                f"Kafka node {nd.node_id}": (nd.process, nd.log_path)
+                for nd in self.nodes
+                if nd.process is not None
+            },
         )
 
     def stop(self, *, grace: float = 30.0) -> None:
@@ -352,4 +390,12 @@ class KafkaBroker(KafkaCluster):
         return self
 
 
-__all__ = ["KafkaBroker", "KafkaCluster", "KafkaNode", "free_port", "kafka_uuid"]
+__all__ = [
+    "KafkaBroker",
+    "KafkaCluster",
+    "KafkaNode",
+    "die_with_parent",
+    "free_port",
+    "kafka_uuid",
+    "wait_for_brokers",
+]

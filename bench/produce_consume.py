@@ -1,0 +1,408 @@
+"""Produce/consume benchmark: Millrace against Apache Kafka 4.1 on the same machine, same run.
+
+    python bench/produce_consume.py                 # both brokers, acks=1 and acks=all
+    python bench/produce_consume.py --only kafka    # the reference alone
+
+For each broker in turn (never both at once): start it (Kafka: KRaft single node,
+-Xmx1G -Xms1G as kafka-server-start.sh; Millrace: `millrace-broker --override ...`),
+create one single-partition topic per (acks, repeat), then in a separate client process
+(bench/loadgen.py, confluent-kafka: 1 KiB records, linger.ms=5, batch.size=64 KiB)
+produce N records and read them back. The broker's RSS is sampled from /proc every 0.2 s
+(peak) and its VmHWM read at the end. A warm-up produce precedes the measured runs so the
+JVM's JIT is not timed. With --repeat R, each figure is the median of R runs.
+
+Prints a table with Millrace/Kafka ratios and the targets (produce >= 0.5x, consume >=
+0.7x Kafka's MiB/s, Millrace RSS <= 150 MiB), and writes the same data as JSON.
+The machine is shared: compare ratios from one run, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafkaref import (
+    KafkaBroker,
+    RssSampler,
+    die_with_parent,
+    free_port,
+    kafka_version,
+    read_memory,
+    wait_for_brokers,
+)
+
+LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+TARGETS = {"produce_ratio": 0.5, "consume_ratio": 0.7, "millrace_rss_mib": 150.0}
+
+
+@dataclass
+class RunningBroker:
+    name: str
+    bootstrap: str
+    pid: int
+    log: Path
+
+
+@contextlib.contextmanager
+def start_kafka(*, heap: str) -> Iterator[RunningBroker]:
+    with KafkaBroker(heap=heap) as kafka:
+        yield RunningBroker(f"kafka {kafka_version()}", kafka.bootstrap, kafka.pid, kafka.log_path)
+
+
+@contextlib.contextmanager
+def start_millrace(*, command: str, extra: list[str]) -> Iterator[RunningBroker]:
+    exe = shlex.split(command)
+    if shutil.which(exe[0]) is None:
+        raise SystemExit(
+            f"produce_consume: {exe[0]!r} not found on PATH; install Millrace "
+            "(pip install -e .) or run with --only kafka"
+        )
+    port, controller_port = free_port(), free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="millrace-bench-"))
+    log = workdir / "broker.log"
+    overrides = {  # the same single-node combined layout as the Kafka side
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "log.dirs": str(workdir / "data"),
+    }
+    cmd = [*exe, *(a for k, v in overrides.items() for a in ("--override", f"{k}={v}")), *extra]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+    try:
+        wait_for_brokers(
+            f"127.0.0.1:{port}", timeout=60, processes={"millrace-broker": (proc, log)}
+        )
+        # RSS must be the broker's own process, not a launcher's (pyenv shims exec).
+        exe_path = os.readlink(f"/proc/{proc.pid}/exe")
+        print(f"millrace-broker pid {proc.pid} runs {exe_path}", file=sys.stderr)
+        yield RunningBroker("millrace", f"127.0.0.1:{port}", proc.pid, log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=20)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def create_topic(bootstrap: str, topic: str, *, partitions: int = 1, rf: int = 1) -> None:
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    futures = admin.create_topics([NewTopic(topic, partitions, rf)], operation_timeout=30)
+    futures[topic].result(timeout=60)
+
+
+def run_loadgen(mode: str, *args: str, time_cap: float) -> dict[str, Any]:
+    cmd = [sys.executable, str(LOADGEN), mode, *args, "--time-cap", str(time_cap)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=time_cap + 180)
+    if proc.returncode != 0:
+        raise RuntimeError(f"loadgen {mode} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run whose `key` is the median (lower median for even counts)."""
+    ordered = sorted(runs, key=lambda r: float(r[key]))
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def bench_broker(broker: RunningBroker, args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up, then produce and consume per acks setting; RSS sampled throughout."""
+    bs = ["--bootstrap", broker.bootstrap]
+    result: dict[str, Any] = {"name": broker.name, "acks": {}}
+    with RssSampler(broker.pid, interval=0.2) as rss:
+        if args.warmup > 0:
+            create_topic(broker.bootstrap, "bench-warmup")
+            run_loadgen(
+                "produce",
+                *bs,
+                "--topic",
+                "bench-warmup",
+                "--records",
+                str(args.warmup),
+                "--size",
+                str(args.size),
+                "--acks",
+                "1",
+                time_cap=args.time_cap,
+            )
+        for acks in args.acks:
+            produced: list[dict[str, Any]] = []
+            consumed: list[dict[str, Any]] = []
+            latency: list[dict[str, Any]] = []
+            for r in range(args.repeat):
+                topic = f"bench-acks{acks}-{r}"
+                create_topic(broker.bootstrap, topic)
+                p = run_loadgen(
+                    "produce",
+                    *bs,
+                    "--topic",
+                    topic,
+                    "--records",
+                    str(args.records),
+                    "--size",
+                    str(args.size),
+                    "--acks",
+                    acks,
+                    time_cap=args.time_cap,
+                )
+                produced.append(p)
+                c = run_loadgen(
+                    "consume",
+                    *bs,
+                    "--topic",
+                    topic,
+                    "--records",
+                    str(p["acked"]),
+                    time_cap=args.time_cap,
+                )
+                consumed.append(c)
+                if args.latency_rate > 0:
+                    lat = run_loadgen(
+                        "produce",
+                        *bs,
+                        "--topic",
+                        topic,
+                        "--records",
+                        str(int(args.latency_rate * args.latency_seconds)),
+                        "--size",
+                        str(args.size),
+                        "--acks",
+                        acks,
+                        "--rate",
+                        str(args.latency_rate),
+                        time_cap=args.latency_seconds + 30,
+                    )
+                    latency.append(lat)
+                print(
+                    f"  {broker.name} acks={acks} run {r + 1}/{args.repeat}: "
+                    f"produce {p['mib_per_s']:.1f} MiB/s, consume {c['mib_per_s']:.1f} MiB/s, "
+                    + (
+                        f"p50/p99 {lat['latency_ms_p50']:.1f}/{lat['latency_ms_p99']:.1f} ms "
+                        f"at {args.latency_rate:.0f}/s, "
+                        if latency
+                        else ""
+                    )
+                    + f"rss {rss.peak_rss_mib:.0f} MiB",
+                    file=sys.stderr,
+                )
+            result["acks"][acks] = {
+                "produce": _median_run(produced, "mib_per_s"),
+                "consume": _median_run(consumed, "mib_per_s"),
+                "latency": _median_run(latency, "latency_ms_p99") if latency else None,
+                "produce_runs": produced,
+                "consume_runs": consumed,
+            }
+    end = read_memory(broker.pid)
+    result["rss"] = {
+        "peak_sampled_mib": rss.peak_rss_mib,
+        "vm_hwm_mib": end.hwm_mib if end else None,
+        "end_mib": end.rss_mib if end else None,
+        "samples": rss.samples,
+    }
+    return result
+
+
+def ratios(kafka: dict[str, Any], millrace: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for acks, k in kafka["acks"].items():
+        m = millrace["acks"].get(acks)
+        if m is None:
+            continue
+        out[acks] = {
+            "produce_mib_per_s": m["produce"]["mib_per_s"] / k["produce"]["mib_per_s"],
+            "produce_msgs_per_s": m["produce"]["msgs_per_s"] / k["produce"]["msgs_per_s"],
+            "consume_mib_per_s": m["consume"]["mib_per_s"] / k["consume"]["mib_per_s"],
+            "saturated_latency_p99": (
+                m["produce"]["latency_ms_p99"] / k["produce"]["latency_ms_p99"]
+            ),
+        }
+        if k.get("latency") and m.get("latency"):
+            out[acks]["latency_p50"] = (
+                m["latency"]["latency_ms_p50"] / k["latency"]["latency_ms_p50"]
+            )
+            out[acks]["latency_p99"] = (
+                m["latency"]["latency_ms_p99"] / k["latency"]["latency_ms_p99"]
+            )
+    out["rss_peak"] = millrace["rss"]["peak_sampled_mib"] / kafka["rss"]["peak_sampled_mib"]
+    return out
+
+
+def render_table(results: dict[str, dict[str, Any]], rat: dict[str, Any] | None) -> str:
+    names = list(results)
+    header = f"{'metric':<36}" + "".join(f"{results[n]['name']:>16}" for n in names)
+    if rat is not None:
+        header += f"{'millrace/kafka':>16}"
+    lines = [header, "-" * len(header)]
+    first = results[names[0]]
+    rows = [
+        ("produce MiB/s", "produce", "mib_per_s", "produce_mib_per_s", "{:.1f}"),
+        ("produce msgs/s", "produce", "msgs_per_s", "produce_msgs_per_s", "{:,.0f}"),
+        ("latency p50 ms (rated)", "latency", "latency_ms_p50", "latency_p50", "{:.2f}"),
+        ("latency p99 ms (rated)", "latency", "latency_ms_p99", "latency_p99", "{:.2f}"),
+        (
+            "latency p99 ms (saturated)",
+            "produce",
+            "latency_ms_p99",
+            "saturated_latency_p99",
+            "{:.0f}",
+        ),
+        ("consume MiB/s", "consume", "mib_per_s", "consume_mib_per_s", "{:.1f}"),
+    ]
+    for acks in first["acks"]:
+        for label, phase, key, rkey, fmt in rows:
+            line = f"{f'acks={acks} {label}':<36}"
+            for n in names:
+                run = results[n]["acks"].get(acks)
+                cell = run.get(phase) if run else None
+                line += f"{fmt.format(cell[key]) if cell else '-':>16}"
+            if rat is not None and acks in rat and rkey in rat[acks]:
+                line += f"{rat[acks][rkey]:>15.2f}x"
+            lines.append(line)
+    for label, key in (
+        ("broker RSS peak MiB", "peak_sampled_mib"),
+        ("broker VmHWM MiB", "vm_hwm_mib"),
+    ):
+        line = f"{label:<36}"
+        for n in names:
+            v = results[n]["rss"][key]
+            line += f"{v:>16.0f}" if v is not None else f"{'-':>16}"
+        if rat is not None and key == "peak_sampled_mib":
+            line += f"{rat['rss_peak']:>15.2f}x"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def verdict(rat: dict[str, Any], millrace: dict[str, Any]) -> list[str]:
+    out = []
+    for acks, r in rat.items():
+        if acks == "rss_peak":
+            continue
+        for key, target in (
+            ("produce_mib_per_s", "produce_ratio"),
+            ("consume_mib_per_s", "consume_ratio"),
+        ):
+            ok = r[key] >= TARGETS[target]
+            out.append(
+                f"acks={acks} {key}: {r[key]:.2f}x (target >= {TARGETS[target]}x) "
+                f"{'PASS' if ok else 'FAIL'}"
+            )
+    rss = millrace["rss"]["peak_sampled_mib"]
+    ok = rss <= TARGETS["millrace_rss_mib"]
+    out.append(
+        f"millrace RSS peak: {rss:.0f} MiB (target <= {TARGETS['millrace_rss_mib']:.0f}) "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--only", choices=["kafka", "millrace"], help="run one broker only")
+    p.add_argument("--records", type=int, default=300_000, help="records per measured run")
+    p.add_argument("--size", type=int, default=1024, help="record value size in bytes")
+    p.add_argument("--acks", default="1,all", help="comma-separated acks settings")
+    p.add_argument("--repeat", type=int, default=1, help="runs per acks setting (median)")
+    p.add_argument("--warmup", type=int, default=50_000, help="warm-up records (0: none)")
+    p.add_argument("--time-cap", type=float, default=90.0, help="seconds per load phase")
+    p.add_argument(
+        "--latency-rate",
+        type=float,
+        default=5000.0,
+        help="records/s of the rate-limited latency phase (0: skip it)",
+    )
+    p.add_argument(
+        "--latency-seconds", type=float, default=10.0, help="duration of the latency phase"
+    )
+    p.add_argument("--kafka-heap", default="1G", help="Kafka -Xmx/-Xms (Kafka default 1G)")
+    p.add_argument("--millrace-command", default="millrace-broker")
+    p.add_argument(
+        "--millrace-arg",
+        action="append",
+        default=[],
+        help="extra argument for millrace-broker (repeatable)",
+    )
+    p.add_argument("--json", type=Path, default=Path("bench-results/produce_consume.json"))
+    args = p.parse_args(argv)
+    args.acks = [a.strip() for a in args.acks.split(",") if a.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: dict[str, dict[str, Any]] = {}
+    if args.only in (None, "kafka"):
+        print("starting Apache Kafka...", file=sys.stderr)
+        with start_kafka(heap=args.kafka_heap) as broker:
+            results["kafka"] = bench_broker(broker, args)
+    if args.only in (None, "millrace"):
+        print("starting Millrace...", file=sys.stderr)
+        with start_millrace(command=args.millrace_command, extra=args.millrace_arg) as broker:
+            results["millrace"] = bench_broker(broker, args)
+    rat = ratios(results["kafka"], results["millrace"]) if len(results) == 2 else None
+    print(render_table(results, rat))
+    if rat is not None:
+        print("\n".join(verdict(rat, results["millrace"])))
+    report = {
+        "command": " ".join(
+            shlex.quote(a)
+            for a in [
+                "python",
+                "bench/produce_consume.py",
+                *(argv if argv is not None else sys.argv[1:]),
+            ]
+        ),
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_end": os.getloadavg(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "kafka_version": kafka_version(),
+        "settings": {
+            "records": args.records,
+            "size": args.size,
+            "acks": args.acks,
+            "repeat": args.repeat,
+            "warmup": args.warmup,
+            "kafka_heap": args.kafka_heap,
+            "client": "confluent-kafka, linger.ms=5, batch.size=65536, 1 partition",
+        },
+        "targets": TARGETS,
+        "results": results,
+        "ratios": rat,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
