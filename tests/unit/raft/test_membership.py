@@ -1,0 +1,134 @@
+"""Dynamic voters (KIP-853): AddRaftVoter / RemoveRaftVoter / UpdateRaftVoter rules."""
+
+from __future__ import annotations
+
+from millrace_broker.raft.core import RaftNode
+from millrace_broker.raft.errors import ErrorCode
+from millrace_broker.raft.messages import (
+    AddRaftVoterRequest,
+    RemoveRaftVoterRequest,
+    UpdateRaftVoterRequest,
+    VoterChangeResponse,
+)
+from millrace_broker.raft.state import Leader
+from millrace_broker.raft.voters import ReplicaKey, Voter
+from raft_harness import CLUSTER, Net, key
+
+
+def settled(ids: list[int], voters: list[int]) -> tuple[Net, RaftNode]:
+    net = Net(ids, voters)
+    net.advance(3000)
+    leader = net.leader()
+    assert leader is not None
+    return net, leader
+
+
+def last_response(net: Net) -> VoterChangeResponse:
+    msg = net.client[-1]
+    assert isinstance(msg, VoterChangeResponse)
+    return msg
+
+
+def test_observer_learns_voters_and_is_added_after_catching_up() -> None:
+    net, leader = settled([1, 2, 3, 4], [1, 2, 3])
+    observer = net.nodes[4]
+    assert not observer.is_voter and observer.voters.ids == {1, 2, 3}
+    net.admin(leader, AddRaftVoterRequest(1, CLUSTER, Voter(key(4))))
+    assert not net.client  # answered only when the VotersRecord commits
+    assert leader.voters.ids == {1, 2, 3, 4}  # in effect as soon as appended
+    net.advance(500)
+    assert last_response(net).error == ErrorCode.NONE
+    assert all(n.voters.ids == {1, 2, 3, 4} for n in net.nodes.values())
+    assert observer.is_voter
+
+
+def test_add_rejects_a_replica_that_never_fetched() -> None:
+    net, leader = settled([1, 2, 3], [1, 2, 3])
+    net.admin(leader, AddRaftVoterRequest(1, CLUSTER, Voter(key(9))))
+    resp = last_response(net)
+    assert resp.error == ErrorCode.REQUEST_TIMED_OUT and "not caught up" in resp.message
+
+
+def test_add_rejects_wrong_directory_id_and_duplicates() -> None:
+    net, leader = settled([1, 2, 3, 4], [1, 2, 3])
+    net.admin(leader, AddRaftVoterRequest(1, CLUSTER, Voter(ReplicaKey(4, "other"))))
+    assert last_response(net).error == ErrorCode.REQUEST_TIMED_OUT
+    net.admin(leader, AddRaftVoterRequest(2, CLUSTER, Voter(key(2))))
+    assert last_response(net).error == ErrorCode.DUPLICATE_VOTER
+
+
+def test_only_one_voter_change_in_flight() -> None:
+    net, leader = settled([1, 2, 3, 4, 5], [1, 2, 3])
+    net.admin(leader, AddRaftVoterRequest(1, CLUSTER, Voter(key(4))))
+    net.admin(leader, AddRaftVoterRequest(2, CLUSTER, Voter(key(5))))
+    resp = last_response(net)
+    assert resp.request_id == 2 and resp.error == ErrorCode.REQUEST_TIMED_OUT
+    assert "in flight" in resp.message
+    net.advance(500)
+    net.admin(leader, AddRaftVoterRequest(3, CLUSTER, Voter(key(5))))
+    net.advance(500)
+    assert last_response(net).error == ErrorCode.NONE
+    assert leader.voters.ids == {1, 2, 3, 4, 5}
+
+
+def test_non_leader_refuses_voter_changes() -> None:
+    net, leader = settled([1, 2, 3], [1, 2, 3])
+    other = next(n for n in net.nodes.values() if n is not leader)
+    net.admin(other, RemoveRaftVoterRequest(1, CLUSTER, key(3)))
+    resp = last_response(net)
+    assert resp.error == ErrorCode.NOT_LEADER_OR_FOLLOWER and resp.leader_id == leader.key.id
+
+
+def test_remove_follower_and_unknown_voter() -> None:
+    net, leader = settled([1, 2, 3], [1, 2, 3])
+    gone = next(i for i in net.ids if i != leader.key.id)
+    net.admin(leader, RemoveRaftVoterRequest(1, CLUSTER, key(gone)))
+    net.advance(500)
+    assert last_response(net).error == ErrorCode.NONE
+    assert gone not in leader.voters.ids and not net.nodes[gone].is_voter
+    net.admin(leader, RemoveRaftVoterRequest(2, CLUSTER, key(gone)))
+    assert last_response(net).error == ErrorCode.VOTER_NOT_FOUND
+
+
+def test_removing_the_leader_makes_it_resign_after_commit() -> None:
+    net, leader = settled([1, 2, 3], [1, 2, 3])
+    old = leader.key.id
+    net.admin(leader, RemoveRaftVoterRequest(1, CLUSTER, key(old)))
+    assert leader.is_leader()  # keeps leading until the change commits
+    net.advance(3000)
+    assert last_response(net).error == ErrorCode.NONE
+    new = net.leader()
+    assert new is not None and new.key.id != old
+    assert new.voters.ids == {1, 2, 3} - {old}
+    assert not net.nodes[old].is_voter
+
+
+def test_cannot_remove_last_voter() -> None:
+    net, leader = settled([1], [1])
+    net.admin(leader, RemoveRaftVoterRequest(1, CLUSTER, key(1)))
+    assert last_response(net).error == ErrorCode.INVALID_REQUEST
+
+
+def test_update_voter_endpoints() -> None:
+    net, leader = settled([1, 2, 3], [1, 2, 3])
+    target = next(i for i in net.ids if i != leader.key.id)
+    voter = Voter(key(target), (("CONTROLLER", f"c{target}:9093"),))
+    st = leader.state
+    assert isinstance(st, Leader)
+    net.admin(leader, UpdateRaftVoterRequest(1, CLUSTER, voter, st.epoch))
+    net.advance(500)
+    assert last_response(net).error == ErrorCode.NONE
+    v = leader.voters.get(target)
+    assert v is not None and v.endpoints == voter.endpoints
+    net.admin(leader, UpdateRaftVoterRequest(2, CLUSTER, Voter(key(7)), st.epoch))
+    assert last_response(net).error == ErrorCode.VOTER_NOT_FOUND
+
+
+def test_leader_must_commit_its_epoch_before_a_change() -> None:
+    net, leader = settled([1, 2, 3, 4], [1, 2, 3])
+    st = leader.state
+    assert isinstance(st, Leader)
+    leader.high_watermark = st.epoch_start_offset  # pretend the epoch is not committed
+    net.admin(leader, AddRaftVoterRequest(1, CLUSTER, Voter(key(4))))
+    resp = last_response(net)
+    assert resp.error == ErrorCode.REQUEST_TIMED_OUT and "epoch" in resp.message
