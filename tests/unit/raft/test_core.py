@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import TypeVar
 
+from raft_harness import CLUSTER, Net, config, key
+
 from millrace_broker.raft.core import RaftNode
 from millrace_broker.raft.errors import ErrorCode
 from millrace_broker.raft.log import MemoryLog
@@ -38,7 +40,6 @@ from millrace_broker.raft.state import (
     Unattached,
 )
 from millrace_broker.raft.voters import VoterSet
-from raft_harness import CLUSTER, Net, config, key
 
 M = TypeVar("M")
 VOTERS3 = VoterSet.from_keys(key(i) for i in (1, 2, 3))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from raft_harness import CLUSTER, Net, key
+
 from millrace_broker.raft.core import RaftNode
 from millrace_broker.raft.errors import ErrorCode
 from millrace_broker.raft.messages import (
@@ -12,7 +14,6 @@ from millrace_broker.raft.messages import (
 )
 from millrace_broker.raft.state import Leader
 from millrace_broker.raft.voters import ReplicaKey, Voter
-from raft_harness import CLUSTER, Net, key
 
 
 def settled(ids: list[int], voters: list[int]) -> tuple[Net, RaftNode]:
