@@ -1,7 +1,9 @@
 """DescribeConfigs data compared with what a real Apache Kafka 4.1.0 broker answered.
 
 `kafka41_describe_configs.json` holds DescribeConfigs v4 responses (with synonyms) of a
-Kafka 4.1.0 combined-mode node for a few static/dynamic/topic-override scenarios. Every
+Kafka 4.1.0 combined-mode node for a few static/dynamic/topic-override scenarios (the
+third adds static settings: retention in minutes, roll in hours, a per-listener
+override, a password, a list policy...). Every
 entry must match field for field: value, read-only flag, source, sensitivity, type and
 the synonym list in order.
 """
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from millrace_broker.config import (
     BrokerConfig,
     ConfigDescription,
@@ -45,7 +48,8 @@ def _as_wire(d: ConfigDescription) -> dict[str, Any]:
 
 
 def _describe(scenario: dict[str, Any], target: str) -> list[ConfigDescription]:
-    cfg = BrokerConfig(GOLDEN["static"]).with_dynamic(
+    static = {**GOLDEN["static"], **scenario.get("static_extra", {})}
+    cfg = BrokerConfig(static).with_dynamic(
         scenario["dynamic_broker"], cluster_default=scenario["dynamic_default"]
     )
     kind, _, name = target.partition(":")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from millrace_broker.config import ConfigError
 from millrace_broker.config.properties_file import load_properties_file, parse_properties
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kio.schema.errors import ErrorCode
+
 from millrace_broker.config import (
     ConfigError,
     broker_topic_defaults,

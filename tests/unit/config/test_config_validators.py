@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from millrace_broker.config.definitions import (
     ConfigKey,
     ConfigType,
