@@ -505,9 +505,9 @@ def tick(mgr: GroupManager, now: int) -> None:
 
 
 def _join_deadline_reached(mgr: GroupManager, group: ClassicGroup, now: int) -> None:
-    if group.initial_join and group.new_member_added and group.initial_remaining_ms > 0:
+    delay = min(mgr.config.initial_rebalance_delay_ms, group.initial_remaining_ms)
+    if group.initial_join and group.new_member_added and delay > 0:
         group.new_member_added = False
-        delay = min(mgr.config.initial_rebalance_delay_ms, group.initial_remaining_ms)
         group.initial_remaining_ms = max(group.initial_remaining_ms - group.initial_delay_ms, 0)
         group.initial_delay_ms = delay
         group.join_deadline = now + delay
