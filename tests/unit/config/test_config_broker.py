@@ -269,3 +269,9 @@ def test_example_config_keys_are_known() -> None:
 def test_unknown_key_access() -> None:
     with pytest.raises(ConfigError, match="unknown property"):
         load_broker_config(None, []).get("nope")
+
+
+def test_ignored_settings() -> None:
+    assert load_broker_config(None, []).ignored_settings() == []
+    cfg = load_broker_config(None, ["num.io.threads=16", "num.network.threads=3"])
+    assert cfg.ignored_settings() == ["num.io.threads"]

@@ -179,3 +179,11 @@ def test_dynamic_layers_as_lead_passes_them() -> None:
     ]
     defaults = describe_broker_configs(cfg, dynamic=layers, cluster_default=True)
     assert [(e.name, e.value) for e in defaults] == [("message.max.bytes", "2000")]
+
+
+def test_plain_dynamic_map_keeps_existing_default_layer() -> None:
+    cfg = load_broker_config(None, []).with_dynamic(cluster_default={"message.max.bytes": "9"})
+    (entry,) = describe_broker_configs(
+        cfg, dynamic={"log.retention.ms": "5"}, keys=["message.max.bytes"]
+    )
+    assert (entry.value, entry.source) == ("9", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG)

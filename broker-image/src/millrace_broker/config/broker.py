@@ -33,7 +33,7 @@ from typing import Final, TypeVar
 from millrace_broker.config.broker_checks import check_broker
 from millrace_broker.config.definitions import ConfigValue, InvalidValue, parse_value
 from millrace_broker.config.errors import ConfigError
-from millrace_broker.config.example import example_layer
+from millrace_broker.config.example import EXAMPLE_CONFIG, example_layer
 from millrace_broker.config.listeners import (
     HostPort,
     Listener,
@@ -43,7 +43,12 @@ from millrace_broker.config.listeners import (
     parse_voters,
 )
 from millrace_broker.config.properties_file import load_properties_file
-from millrace_broker.config.registry import BROKER, broker_key
+from millrace_broker.config.registry import (
+    BROKER,
+    NOT_APPLICABLE,
+    broker_key,
+    listener_base_name,
+)
 
 T = TypeVar("T")
 
@@ -342,6 +347,19 @@ class BrokerConfig:
     @property
     def min_insync_replicas(self) -> int:
         return self.get_int("min.insync.replicas")
+
+    def ignored_settings(self) -> list[str]:
+        """Settings given explicitly that Millrace accepts but does not act on.
+
+        Worth a startup warning: e.g. `num.io.threads` (requests run on one event loop).
+        Values equal to the embedded example's are not reported.
+        """
+        return sorted(
+            name
+            for name, raw in self._static.items()
+            if (listener_base_name(name) or name) in NOT_APPLICABLE
+            and EXAMPLE_CONFIG.get(name) != raw
+        )
 
     def __repr__(self) -> str:
         return f"BrokerConfig(node_id={self.get('node.id')}, static={len(self._static)} keys)"

@@ -183,8 +183,11 @@ def describe_topic_configs(
 
 def _split_dynamic(
     dynamic: Mapping[str, str] | Mapping[str, Mapping[str, str]],
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Accept either the per-broker map or {"broker": {...}, "default": {...}}."""
+) -> tuple[dict[str, str], dict[str, str] | None]:
+    """Accept the per-broker map, or {"broker": {...}, "default": {...}} for both layers.
+
+    For a plain per-broker map the cluster-default layer is None: keep the config's own.
+    """
     if dynamic and set(dynamic) <= {"broker", "default"}:
         nested = [v for v in dynamic.values() if isinstance(v, Mapping)]
         if len(nested) == len(dynamic):
@@ -192,7 +195,7 @@ def _split_dynamic(
             raw_default = dynamic.get("default") or {}
             assert isinstance(raw_broker, Mapping) and isinstance(raw_default, Mapping)
             return dict(raw_broker), dict(raw_default)
-    return {str(k): str(v) for k, v in dynamic.items()}, {}
+    return {str(k): str(v) for k, v in dynamic.items()}, None
 
 
 def _broker_key(name: str) -> ConfigKey | None:
