@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from kio.schema.errors import ErrorCode
+
 from millrace_broker.protocol.record_batch import (
     BATCH_OVERHEAD,
     INT32_MAX,

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 from kio.schema.errors import ErrorCode
+from storage_support import T0, batch_offsets, client_batch, decode_with_kafka_python, simple_batch
+
 from millrace_broker.protocol.record_batch import iter_batches, read_header
 from millrace_broker.storage.errors import StorageError
 from millrace_broker.storage.log_config import LogConfig
 from millrace_broker.storage.partition_log import PartitionLog
-from storage_support import T0, batch_offsets, client_batch, decode_with_kafka_python, simple_batch
 
 SMALL = LogConfig(segment_bytes=1024, index_interval_bytes=128)
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 from kio.schema.errors import ErrorCode
+from storage_support import T0, simple_batch
+
 from millrace_broker.protocol.record_batch import INT32_MAX
 from millrace_broker.storage.errors import StorageError
 from millrace_broker.storage.log_config import LogConfig
 from millrace_broker.storage.partition_log import AppendResult, PartitionLog
 from millrace_broker.storage.producer_state import ProducerStateManager
-from storage_support import T0, simple_batch
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from storage_support import T0, batch_offsets, simple_batch
+
 from millrace_broker.protocol.record_batch import read_header
 from millrace_broker.storage.log_config import LogConfig
 from millrace_broker.storage.partition_log import PartitionLog
-from storage_support import T0, batch_offsets, simple_batch
 
 SMALL = LogConfig(segment_bytes=2048, index_interval_bytes=100)
 

@@ -36,7 +36,7 @@ from millrace_broker.protocol.record_batch import (
     read_header,
     validate_batch,
 )
-from millrace_broker.storage import retention, timestamps
+from millrace_broker.storage import compaction, retention, timestamps
 from millrace_broker.storage.checkpoint import (
     CLEAN_SHUTDOWN_FILE,
     LOG_START_OFFSET_FILE,
@@ -362,7 +362,8 @@ class PartitionLog:
         if offset > self.log_start_offset:
             self._set_log_start(offset)
             self._delete_segments(
-                [s for s in self.segments[:-1] if self._next_base(s) <= offset]
+                [s for s in self.segments[:-1] if self._next_base(s) <= offset],
+                self.active.created_ms,
             )
         return self.log_start_offset
 
@@ -376,12 +377,12 @@ class PartitionLog:
         write_offset(self.directory / LOG_START_OFFSET_FILE, offset)
         self.producers.truncate_head(offset)
 
-    def _delete_segments(self, victims: list[LogSegment]) -> int:
+    def _delete_segments(self, victims: list[LogSegment], now_ms: int) -> int:
         freed = 0
         for segment in victims:
             if segment is self.active:
                 # Never leave the log without a segment: roll an empty one first.
-                self._roll(self.log_end_offset, segment.created_ms)
+                self._roll(self.log_end_offset, now_ms)
             self.segments.remove(segment)
             self._bases.remove(segment.base_offset)
             self._dirty.pop(segment.base_offset, None)
@@ -400,7 +401,7 @@ class PartitionLog:
         victims = retention.deletable_segments(self.segments, self.config, now_ms=now_ms,
                                                high_watermark=hw,
                                                log_end_offset=self.log_end_offset)
-        return self._delete_segments(victims) if victims else 0
+        return self._delete_segments(victims, now_ms) if victims else 0
 
     def truncate_to(self, offset: int) -> None:
         """Remove everything at and above ``offset`` (follower divergence)."""
@@ -426,16 +427,24 @@ class PartitionLog:
             for _, header in segment.iter_batches(found[0] if found else segment.size):
                 self.producers.replay(header)
         self.producers.map_end_offset = self.log_end_offset
-        write_offset(self.directory / RECOVERY_POINT_FILE,
-                     min(read_offset(self.directory / RECOVERY_POINT_FILE, 0),
-                         self.log_end_offset))
+        end = self.log_end_offset
+        for name in (RECOVERY_POINT_FILE, compaction.CLEANER_CHECKPOINT_FILE):
+            if read_offset(self.directory / name, 0) > end:
+                write_offset(self.directory / name, end)
 
-    def run_compaction(self, now_ms: int) -> bool:
-        from millrace_broker.storage.compaction import compact
-
+    def run_compaction(self, now_ms: int, *, high_watermark: int | None = None) -> bool:
+        """Clean the non-active segments if dirty enough (see ``compaction``)."""
         if "compact" not in self.config.cleanup_policy:
             return False
-        return compact(self, now_ms=now_ms)
+        return compaction.compact(self, now_ms=now_ms, high_watermark=high_watermark)
+
+    def replace_segments(self, old: list[LogSegment], new: LogSegment) -> None:
+        """Put a cleaned segment where ``old`` (consecutive, already deleted) were."""
+        i = self.segments.index(old[0])
+        self.segments[i : i + len(old)] = [new]
+        self._bases[i : i + len(old)] = [new.base_offset]
+        for segment in old:
+            self._dirty.pop(segment.base_offset, None)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
