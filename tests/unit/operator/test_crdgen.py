@@ -8,6 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
+
 from millrace_operator.model.crdgen import build_crds, stale_files
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from millrace_operator.model.cluster import Cluster, ClusterSpec, ControllerMode
 from millrace_operator.model.configkeys import (
     OPERATOR_MANAGED_KEYS,
@@ -13,7 +15,6 @@ from millrace_operator.model.configkeys import (
     topic_config_problems,
 )
 from millrace_operator.model.topic import TopicSpec
-from pydantic import ValidationError
 
 
 def test_cluster_defaults() -> None:
