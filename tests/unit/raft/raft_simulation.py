@@ -111,11 +111,16 @@ class Cluster:
         self.leaders: dict[int, int] = {}
         self.committed_voters: VoterSet = self.bootstrap_voters
         self.admin_responses: list[Message] = []
+        # what happened, so tests can prove the faults and features were exercised
+        self.stats: dict[str, int] = {}
         self.trace: list[str] = []
         for node in self.nodes.values():
             self._start(node)
 
     # ------------------------------------------------------------ plumbing
+    def count(self, what: str) -> None:
+        self.stats[what] = self.stats.get(what, 0) + 1
+
     def _push(self, at: int, kind: str, payload: Any) -> None:
         self.seq += 1
         heapq.heappush(self.queue, (at, self.seq, kind, payload))
@@ -140,6 +145,7 @@ class Cluster:
                 self.admin_responses.append(o.message)
                 continue
             if self.faults_on and self.rng.random() < self.faults.loss:
+                self.count("lost")
                 continue
             copies = 2 if self.faults_on and self.rng.random() < self.faults.duplicate else 1
             for _ in range(copies):
@@ -204,6 +210,10 @@ class Cluster:
         node.last_hw = hw
         if hw > log.end_offset:
             self.fail(f"node {nid} high watermark {hw} beyond its log end {log.end_offset}")
+        if log.start_offset > 0:
+            snap = log.latest_snapshot()
+            if snap is None or snap.snapshot_id.offset != log.start_offset:
+                self.fail(f"node {nid} log starts at {log.start_offset} without a snapshot there")
         if node.verified < log.start_offset:
             node.verified = log.start_offset
             self._check_state_hash(nid, log.start_offset, self._snapshot_hash(node))
@@ -253,6 +263,8 @@ class Cluster:
             (self.committed_hash[-1] * 1_000_003 + _entry_hash(entry)) % MOD)
         if isinstance(entry.record, VotersRecord):
             new = entry.record.voters
+            if new != self.committed_voters:
+                self.count("voter_change_committed")
             if not self.committed_voters.differs_by_at_most_one(new):
                 self.fail(f"committed voter sets {self.committed_voters.ids} -> {new.ids}")
             self.committed_voters = new
@@ -271,7 +283,16 @@ class Cluster:
         node = self.nodes[dst]
         if node.raft is None or self.group[src] != self.group[dst]:
             return
+        before = (node.log.start_offset, node.log.end_offset, node.raft.epoch,
+                  node.raft.is_leader())
         self._after(node, node.raft.step(Inbound(src, msg), self.now))
+        if node.raft is not None:
+            if node.log.start_offset > before[0]:
+                self.count("snapshot_installed")
+            if node.log.end_offset < before[1]:
+                self.count("truncated")
+            if node.raft.is_leader() and not before[3]:
+                self.count("elected")
 
     def _on_tick(self, payload: tuple[int, int]) -> None:
         nid, incarnation = payload
@@ -284,6 +305,7 @@ class Cluster:
     def _on_crash(self, nid: int) -> None:
         node = self.nodes[nid]
         if node.raft is not None:
+            self.count("crash")
             self.trace.append(f"{self.now}: crash {nid}")
             node.raft = None
             self._push(self.now + self.rng.randint(100, 2000), "restart", nid)
@@ -302,6 +324,7 @@ class Cluster:
         self.rng.shuffle(ids)
         cut = self.rng.randint(1, max(1, len(ids) - 1))
         self.group = {i: (0 if k < cut else 1) for k, i in enumerate(ids)}
+        self.count("partition")
         self.trace.append(f"{self.now}: partition {self.group}")
         self._push(self.now + self.rng.randint(200, 2000), "heal", None)
         self._schedule("partition", self.faults.partition_every_ms, None)
