@@ -87,8 +87,18 @@ up() {
     [[ -n $stopped ]] && docker start $stopped >/dev/null
     run_step "export kubeconfig" kind export kubeconfig --name "$CLUSTER" --kubeconfig "$KUBECONFIG_OUT"
   else
-    run_step "create cluster $CLUSTER ($image)" kind create cluster --name "$CLUSTER" --image "$image" \
-      --config "$E2E_DIR/kind-config.yaml" --kubeconfig "$KUBECONFIG_OUT" --wait 5m --retain
+    CURRENT_STEP="create cluster $CLUSTER"
+    local log=$TOOLCHAIN/logs/create-cluster.log t1=$SECONDS
+    step "create cluster $CLUSTER from $image (log: $log)"
+    if ! kind create cluster --name "$CLUSTER" --image "$image" --config "$E2E_DIR/kind-config.yaml" \
+        --kubeconfig "$KUBECONFIG_OUT" --wait 5m --retain >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      local logs=$TOOLCHAIN/logs/kind-$(date -u +%Y%m%dT%H%M%S)
+      kind export logs --name "$CLUSTER" "$logs" >/dev/null 2>&1 || true
+      [[ ${MILLRACE_E2E_KEEP_FAILED:-0} == 1 ]] || kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+      die "kind create cluster failed; node logs in $logs"
+    fi
+    printf '    done in %ss\n' $((SECONDS - t1)) >&2
   fi
   wait_nodes_ready 300
   check_zones

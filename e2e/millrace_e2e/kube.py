@@ -28,7 +28,9 @@ class Kubectl:
     def in_namespace(self, namespace: str) -> Kubectl:
         return Kubectl(self.kubectl, self.kubeconfig, namespace)
 
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 120, check: bool = True) -> str:
+    def run(
+        self, *args: str, stdin: str | None = None, timeout: float = 120, check: bool = True
+    ) -> str:
         cmd = [str(self.kubectl), "--kubeconfig", str(self.kubeconfig)]
         if self.namespace:
             cmd += ["--namespace", self.namespace]
@@ -43,7 +45,12 @@ class Kubectl:
         return json.loads(self.run(*args, "-o", "json"))
 
     def apply(self, *objects: dict[str, Any]) -> None:
-        self.run("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
+        self.run(
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}),
+        )
 
     def exec(self, pod: str, *command: str, timeout: float = 60, check: bool = True) -> str:
         return self.run("exec", pod, "--", *command, timeout=timeout, check=check)
@@ -60,7 +67,9 @@ class Kubectl:
 
     # ---- waits -------------------------------------------------------------------------
 
-    def wait_pods_ready(self, selector: str, count: int, *, timeout: float = 180) -> list[dict[str, Any]]:
+    def wait_pods_ready(
+        self, selector: str, count: int, *, timeout: float = 180
+    ) -> list[dict[str, Any]]:
         def observe() -> list[dict[str, Any]]:
             items: list[dict[str, Any]] = self.get("pods", selector=selector)["items"]
             return items
@@ -68,7 +77,9 @@ class Kubectl:
         def ok(pods: list[dict[str, Any]]) -> bool:
             return len([p for p in pods if pod_ready(p)]) >= count
 
-        pods = wait_for(observe, ok, timeout=timeout, what=f"{count} ready pods with {selector}", interval=2)
+        pods = wait_for(
+            observe, ok, timeout=timeout, what=f"{count} ready pods with {selector}", interval=2
+        )
         return [p for p in pods if pod_ready(p)]
 
     def wait_node_ready(self, node: str, ready: bool, *, timeout: float) -> dict[str, Any]:
@@ -84,9 +95,9 @@ class Kubectl:
 
 def pod_ready(pod: dict[str, Any]) -> bool:
     conds = pod.get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conds) and not pod["metadata"].get(
-        "deletionTimestamp"
-    )
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conds) and not pod[
+        "metadata"
+    ].get("deletionTimestamp")
 
 
 def node_ready(node: dict[str, Any]) -> bool:
@@ -96,7 +107,7 @@ def node_ready(node: dict[str, Any]) -> bool:
 
 def summarize_pods(pods: list[dict[str, Any]]) -> str:
     return "\n".join(
-        f"{p['metadata']['name']} node={p['spec'].get('nodeName')} phase={p['status'].get('phase')} "
-        f"ready={pod_ready(p)} ip={p['status'].get('podIP')}"
+        f"{p['metadata']['name']} node={p['spec'].get('nodeName')} "
+        f"phase={p['status'].get('phase')} ready={pod_ready(p)} ip={p['status'].get('podIP')}"
         for p in pods
     )

@@ -39,5 +39,7 @@ def wait_for(
                 return value
             last = value
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}; last observed:\n{last}")
+            raise WaitTimeout(
+                f"timed out after {timeout:.0f}s waiting for {what}; last observed:\n{last}"
+            )
         time.sleep(interval)

@@ -18,36 +18,59 @@ from millrace_e2e.waiting import wait_for
 pytestmark = pytest.mark.e2e
 
 ZONE = "topology.kubernetes.io/zone"
-HTTP_SERVER = ["python3", "-c", (
-    "import http.server,socket,os\n"
-    "class H(http.server.BaseHTTPRequestHandler):\n"
-    "    def do_GET(self):\n"
-    "        body=socket.gethostname().encode()\n"
-    "        self.send_response(200); self.send_header('Content-Length',str(len(body))); self.end_headers()\n"
-    "        self.wfile.write(body)\n"
-    "    def log_message(self,*a): pass\n"
-    "http.server.ThreadingHTTPServer(('',8080),H).serve_forever()\n"
-)]
+HTTP_SERVER = [
+    "python3",
+    "-c",
+    (
+        "import http.server,socket,os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body=socket.gethostname().encode()\n"
+        "        self.send_response(200)\n"
+        "        self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(body)\n"
+        "    def log_message(self,*a): pass\n"
+        "http.server.ThreadingHTTPServer(('',8080),H).serve_forever()\n"
+    ),
+]
 # prints the body of GET url, exit 1 on any failure (within 3 s)
-HTTP_GET = "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=3).read().decode())"
+HTTP_GET = (
+    "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=3).read().decode())"
+)
 
 
 def container(name: str, command: list[str], **extra: Any) -> dict[str, Any]:
-    return {"name": name, "image": TOOLBOX_IMAGE, "imagePullPolicy": "IfNotPresent", "command": command, **extra}
+    return {
+        "name": name,
+        "image": TOOLBOX_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        **extra,
+    }
 
 
 def deployment(name: str, replicas: int, pod_spec: dict[str, Any]) -> dict[str, Any]:
     labels = {"app": name}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels}, "spec": pod_spec}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
     }
 
 
 def pod(name: str, spec: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {"app": name}},
-            "spec": {"terminationGracePeriodSeconds": 1, **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {"app": name}},
+        "spec": {"terminationGracePeriodSeconds": 1, **spec},
+    }
 
 
 def client_pod(ns: Kubectl, name: str = "client", **spec: Any) -> str:
@@ -57,12 +80,17 @@ def client_pod(ns: Kubectl, name: str = "client", **spec: Any) -> str:
 
 
 def node_zones(kube: Kubectl) -> dict[str, str]:
-    return {n["metadata"]["name"]: n["metadata"]["labels"].get(ZONE, "") for n in kube.get("nodes")["items"]}
+    return {
+        n["metadata"]["name"]: n["metadata"]["labels"].get(ZONE, "")
+        for n in kube.get("nodes")["items"]
+    }
 
 
 def test_four_nodes_ready_with_zone_labels(kube: Kubectl) -> None:
     nodes = kube.get("nodes")["items"]
-    summary = {n["metadata"]["name"]: (node_ready(n), n["metadata"]["labels"].get(ZONE)) for n in nodes}
+    summary = {
+        n["metadata"]["name"]: (node_ready(n), n["metadata"]["labels"].get(ZONE)) for n in nodes
+    }
     assert len(nodes) == 4, summary
     assert all(ready for ready, _ in summary.values()), summary
     assert sorted(z for _, z in summary.values() if z) == ["zone-a", "zone-b", "zone-c"], summary
@@ -72,10 +100,14 @@ def test_topology_spread_places_pods_in_every_zone(kube: Kubectl, namespace: Kub
     spec = {
         "terminationGracePeriodSeconds": 1,
         "containers": [container("c", ["sleep", "infinity"])],
-        "topologySpreadConstraints": [{
-            "maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": {"matchLabels": {"app": "spread"}},
-        }],
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": ZONE,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "spread"}},
+            }
+        ],
     }
     namespace.apply(deployment("spread", 6, spec))
     pods = namespace.wait_pods_ready("app=spread", 6)
@@ -89,11 +121,27 @@ def test_topology_spread_places_pods_in_every_zone(kube: Kubectl, namespace: Kub
 
 def test_clusterip_service_answers_from_another_pod(namespace: Kubectl) -> None:
     namespace.apply(
-        deployment("web", 2, {"terminationGracePeriodSeconds": 1,
-                              "containers": [container("web", HTTP_SERVER, ports=[{"containerPort": 8080}],
-                                                       readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1})]}),
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        deployment(
+            "web",
+            2,
+            {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    container(
+                        "web",
+                        HTTP_SERVER,
+                        ports=[{"containerPort": 8080}],
+                        readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                    )
+                ],
+            },
+        ),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
     )
     backends = {p["metadata"]["name"] for p in namespace.wait_pods_ready("app=web", 2)}
     client = client_pod(namespace)
@@ -105,22 +153,42 @@ def test_clusterip_service_answers_from_another_pod(namespace: Kubectl) -> None:
             seen.add(namespace.exec(client, "python3", "-c", HTTP_GET, url).strip())
         return seen
 
-    wait_for(observe, lambda s: s == backends, timeout=60, what=f"answers from both backends {backends}")
+    wait_for(
+        observe, lambda s: s == backends, timeout=60, what=f"answers from both backends {backends}"
+    )
 
 
 def test_headless_service_pod_dns_names_resolve(namespace: Kubectl) -> None:
     labels = {"app": "db"}
     namespace.apply(
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
-         "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": 8080}]}},
-        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
-         "spec": {"serviceName": "db", "replicas": 2, "podManagementPolicy": "Parallel",
-                  "selector": {"matchLabels": labels},
-                  "template": {"metadata": {"labels": labels},
-                               "spec": {"terminationGracePeriodSeconds": 1,
-                                        "containers": [container("db", ["sleep", "infinity"])]}}}},
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "db"},
+            "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": 8080}]},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "db"},
+            "spec": {
+                "serviceName": "db",
+                "replicas": 2,
+                "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 1,
+                        "containers": [container("db", ["sleep", "infinity"])],
+                    },
+                },
+            },
+        },
     )
-    pods = {p["metadata"]["name"]: p["status"]["podIP"] for p in namespace.wait_pods_ready("app=db", 2)}
+    pods = {
+        p["metadata"]["name"]: p["status"]["podIP"] for p in namespace.wait_pods_ready("app=db", 2)
+    }
     client = client_pod(namespace)
     ns = namespace.namespace
     for name, ip in pods.items():
@@ -128,7 +196,8 @@ def test_headless_service_pod_dns_names_resolve(namespace: Kubectl) -> None:
         out = wait_for(
             lambda fqdn=fqdn: namespace.exec_status(client, "getent", "hosts", fqdn),
             lambda r, ip=ip: r[0] == 0 and r[1].split()[0] == ip,
-            timeout=60, what=f"{fqdn} -> {ip}",
+            timeout=60,
+            what=f"{fqdn} -> {ip}",
         )
         assert out[1].split()[0] == ip
     # and the short form through the search path
@@ -137,16 +206,32 @@ def test_headless_service_pod_dns_names_resolve(namespace: Kubectl) -> None:
 
 
 def test_pvc_binds_and_keeps_data_across_pod_restart(namespace: Kubectl) -> None:
-    namespace.apply({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}},
-    })
+    namespace.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "64Mi"}},
+            },
+        }
+    )
 
     def writer_pod() -> dict[str, Any]:
-        return pod("store", {
-            "containers": [container("c", ["sleep", "infinity"], volumeMounts=[{"name": "d", "mountPath": "/data"}])],
-            "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
-        })
+        return pod(
+            "store",
+            {
+                "containers": [
+                    container(
+                        "c",
+                        ["sleep", "infinity"],
+                        volumeMounts=[{"name": "d", "mountPath": "/data"}],
+                    )
+                ],
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
+            },
+        )
 
     namespace.apply(writer_pod())
     namespace.wait_pods_ready("app=store", 1)
@@ -167,16 +252,29 @@ def test_stopped_worker_goes_notready_and_comes_back(
     zones = node_zones(kube)
     victim = next(n for n, z in zones.items() if z == "zone-c")
     # a server pinned to the victim, a client in another zone
-    namespace.apply(pod("victim-web", {
-        "nodeName": victim,
-        "containers": [container("web", HTTP_SERVER, readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1})],
-    }))
+    namespace.apply(
+        pod(
+            "victim-web",
+            {
+                "nodeName": victim,
+                "containers": [
+                    container(
+                        "web",
+                        HTTP_SERVER,
+                        readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                    )
+                ],
+            },
+        )
+    )
     namespace.wait_pods_ready("app=victim-web", 1)
     client = client_pod(namespace, nodeSelector={ZONE: "zone-a"})
 
     def fetch() -> tuple[int, str]:
         ip = namespace.get("pod", "victim-web")["status"].get("podIP", "")
-        return namespace.exec_status(client, "python3", "-c", HTTP_GET, f"http://{ip}:8080/", timeout=30)
+        return namespace.exec_status(
+            client, "python3", "-c", HTTP_GET, f"http://{ip}:8080/", timeout=30
+        )
 
     wait_for(fetch, lambda r: r[0] == 0, timeout=60, what="victim pod reachable before the stop")
 
@@ -187,6 +285,13 @@ def test_stopped_worker_goes_notready_and_comes_back(
         status, out = fetch()
         assert status != 0, f"pod on stopped node {victim} still answered: {out}"
     finally:
-        subprocess.run(["docker", "start", container_name], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            ["docker", "start", container_name], check=True, capture_output=True, timeout=120
+        )
     kube.wait_node_ready(victim, True, timeout=300)
-    wait_for(fetch, lambda r: r[0] == 0, timeout=300, what=f"victim pod reachable again after {victim} restarted")
+    wait_for(
+        fetch,
+        lambda r: r[0] == 0,
+        timeout=300,
+        what=f"victim pod reachable again after {victim} restarted",
+    )

@@ -32,10 +32,7 @@ GONOSUMDB=sigs.k8s.io/cri-tools \
   STAGING_REPLACES="k8s.io/api k8s.io/apimachinery k8s.io/client-go k8s.io/cri-api k8s.io/cri-client k8s.io/kubectl k8s.io/kubelet k8s.io/cli-runtime k8s.io/component-base" \
   go_tool crictl "sigs.k8s.io/cri-tools@$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl \
   "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
-go_tool helm "helm.sh/helm/v3@$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
-  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 go_tool etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3
-go_tool etcdctl "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" go.etcd.io/etcd/etcdctl/v3
 go_tool coredns "github.com/coredns/coredns@$COREDNS_VERSION" github.com/coredns/coredns
 go_tool local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" \
   github.com/rancher/local-path-provisioner "-X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"
@@ -43,4 +40,6 @@ go_tool local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL
 if [[ ! -x $BIN/pause && ( $WANT == "  " || $WANT == *" pause "* ) ]]; then
   (cd "$E2E_DIR/images/pause" && go build -ldflags "-s -w" -o "$BIN/pause" .)
 fi
+go_tool helm "helm.sh/helm/v3@$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
+  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 ls -la "$BIN"

@@ -39,7 +39,7 @@ component() {
 for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
   component "registry.k8s.io/$c:$K8S_VERSION" "" "$c"
 done
-component "registry.k8s.io/etcd:$ETCD_IMAGE_TAG" "" etcd etcdctl
+component "registry.k8s.io/etcd:$ETCD_IMAGE_TAG" "" etcd
 component "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" '["/usr/local/bin/coredns"]' coredns
 component "$STORAGE_PROVISIONER_IMAGE" '["/usr/local/bin/local-path-provisioner"]' local-path-provisioner
 have "$STORAGE_HELPER_IMAGE" || docker tag "$K8S_BASE_IMAGE" "$STORAGE_HELPER_IMAGE"
