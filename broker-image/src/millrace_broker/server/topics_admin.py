@@ -11,7 +11,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..config import ConfigError, validate_topic_configs
+from ..config import ConfigError, describe_topic_configs, validate_topic_configs
 from ..metadata.controller import (
     ControllerError,
     NewTopic,
@@ -75,7 +75,11 @@ def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
         results.append(
             make(
                 result_cls,
-                **{**common, "topic_id": created.topic_id if created else None},
+                **{
+                    **common,
+                    "topic_id": created.topic_id if created else None,
+                    "configs": _created_configs(broker, result_cls, configs),
+                },
                 error_code=ErrorCode.none,
                 error_message=None,
                 num_partitions=len(new.assignments) or new.num_partitions,
@@ -85,6 +89,23 @@ def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
             )
         )
     return make(cls, throttle_time=ZERO_THROTTLE, topics=tuple(results))
+
+
+def _created_configs(broker: Broker, result_cls: type[Any], overrides: dict[str, str]) -> Any:
+    """CreateTopics v5+ returns the new topic's full config, as DescribeConfigs would."""
+    config_cls = nested(result_cls, "CreatableTopicConfigs")
+    dynamic = broker.config.with_dynamic(broker.dynamic_broker_configs())
+    return tuple(
+        make(
+            config_cls,
+            name=d.name,
+            value=d.value,
+            read_only=d.read_only,
+            config_source=int(d.source),
+            is_sensitive=d.is_sensitive,
+        )
+        for d in describe_topic_configs(overrides, dynamic)
+    )
 
 
 def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
