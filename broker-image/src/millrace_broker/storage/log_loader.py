@@ -30,6 +30,7 @@ from millrace_broker.storage.checkpoint import (
     read_offset,
 )
 from millrace_broker.storage.log_config import LogConfig
+from millrace_broker.storage.producer_state import ProducerStateManager
 from millrace_broker.storage.segment import LogSegment
 
 log = logging.getLogger(__name__)
@@ -124,3 +125,24 @@ def load_segments(directory: Path, config: LogConfig, *, now_ms: int) -> LoadedS
             continue
         segments.append(segment)
     return LoadedSegments(segments, clean, truncated_total)
+
+
+def rebuild_producer_state(
+    producers: ProducerStateManager, segments: list[LogSegment], end: int
+) -> int:
+    """Load the newest snapshot <= ``end`` and replay batch headers from it to ``end``.
+
+    Headers carry everything producer state needs, so no record is decoded. Returns the
+    number of batches replayed.
+    """
+    snapshot = producers.load_snapshot(end)
+    replayed = 0
+    for segment in segments:
+        if segment.next_offset <= snapshot:
+            continue
+        found = segment.find(snapshot)
+        for _, header in segment.iter_batches(found[0] if found is not None else segment.size):
+            producers.replay(header)
+            replayed += 1
+    producers.map_end_offset = end
+    return replayed

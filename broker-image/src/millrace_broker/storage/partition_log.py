@@ -47,7 +47,11 @@ from millrace_broker.storage.checkpoint import (
 from millrace_broker.storage.compression import codec_for
 from millrace_broker.storage.errors import StorageError
 from millrace_broker.storage.log_config import LogConfig
-from millrace_broker.storage.log_loader import load_segments, new_segment
+from millrace_broker.storage.log_loader import (
+    load_segments,
+    new_segment,
+    rebuild_producer_state,
+)
 from millrace_broker.storage.producer_state import ProducerEntry, ProducerStateManager
 from millrace_broker.storage.records import recompress_batch
 from millrace_broker.storage.segment import LogSegment
@@ -113,18 +117,7 @@ class PartitionLog:
         end = segments[-1].next_offset
         log_start = min(max(log_start, segments[0].base_offset), end)
         producers = ProducerStateManager(directory)
-        snapshot = producers.load_snapshot(end)
-        replayed = 0
-        if snapshot < end:
-            for segment in segments:
-                if segment.next_offset <= snapshot:
-                    continue
-                found = segment.find(snapshot)
-                start = found[0] if found is not None else segment.size
-                for _, header in segment.iter_batches(start):
-                    producers.replay(header)
-                    replayed += 1
-        producers.map_end_offset = end
+        replayed = rebuild_producer_state(producers, segments, end)
         self = cls(directory, config, segments, producers, log_start, now_ms=now_ms)
         (directory / CLEAN_SHUTDOWN_FILE).unlink(missing_ok=True)
         if not loaded.clean:
@@ -305,44 +298,10 @@ class PartitionLog:
             found = segment.find(fetch_offset)
             if found is None:
                 continue  # the offset fell in a gap at this segment's end
-            data = self._read_from(segment, found[0], found[1], max_bytes, max_offset,
-                                   min_one_batch)
+            data = segment.read_batches(found[0], found[1], max_bytes,
+                                        max_offset=max_offset, min_one_batch=min_one_batch)
             return ReadResult(data, self.log_start_offset, end_offset)
         return empty
-
-    @staticmethod
-    def _read_from(
-        segment: LogSegment,
-        start: int,
-        first: BatchHeader,
-        max_bytes: int,
-        max_offset: int | None,
-        min_one_batch: bool,
-    ) -> bytes | memoryview:
-        if max_offset is not None and first.last_offset >= max_offset:
-            return b""
-        limit = segment.size
-        if max_offset is not None and max_offset < segment.next_offset:
-            above = segment.find(max_offset)
-            if above is not None:
-                limit = above[0]
-        if first.total_size > max_bytes:
-            if not min_one_batch:
-                return b""
-            return segment.read(start, first.total_size)
-        if limit - start <= max_bytes:
-            return segment.read(start, limit - start)
-        data = segment.read(start, max_bytes)
-        # Cut at the last whole batch: start from the last indexed batch start in range.
-        pos = max(segment.offset_index.floor_position(start + max_bytes), start) - start
-        cut = pos
-        while pos + 12 <= len(data):
-            size = int.from_bytes(data[pos + 8 : pos + 12], "big") + 12
-            if pos + size > len(data):
-                break
-            pos += size
-            cut = pos
-        return memoryview(data)[:cut]
 
     def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
         return timestamps.offset_for_timestamp(self.segments, timestamp_ms, self.log_start_offset)
@@ -419,14 +378,7 @@ class PartitionLog:
         if self.log_start_offset > self.log_end_offset:
             self._set_log_start(self.log_end_offset)
         self.producers.delete_snapshots_above(self.log_end_offset)
-        snapshot = self.producers.load_snapshot(self.log_end_offset)
-        for segment in self.segments:
-            if segment.next_offset <= snapshot:
-                continue
-            found = segment.find(snapshot)
-            for _, header in segment.iter_batches(found[0] if found else segment.size):
-                self.producers.replay(header)
-        self.producers.map_end_offset = self.log_end_offset
+        rebuild_producer_state(self.producers, self.segments, self.log_end_offset)
         end = self.log_end_offset
         for name in (RECOVERY_POINT_FILE, compaction.CLEANER_CHECKPOINT_FILE):
             if read_offset(self.directory / name, 0) > end:

@@ -265,6 +265,46 @@ class LogSegment:
                 return pos, header
         return None
 
+    def read_batches(
+        self,
+        start: int,
+        first: BatchHeader,
+        max_bytes: int,
+        *,
+        max_offset: int | None,
+        min_one_batch: bool,
+    ) -> bytes | memoryview:
+        """Whole batches from ``start`` (where ``first`` is): at most ``max_bytes`` (but at
+        least the first batch if ``min_one_batch``), none with last offset >= ``max_offset``.
+
+        One ``pread`` in the common case; the cut at the last whole batch walks headers
+        in memory from the last indexed batch start inside the range.
+        """
+        if max_offset is not None and first.last_offset >= max_offset:
+            return b""
+        limit = self.size
+        if max_offset is not None and max_offset < self.next_offset:
+            above = self.find(max_offset)
+            if above is not None:
+                limit = above[0]
+        if first.total_size > max_bytes:
+            if not min_one_batch:
+                return b""
+            return self.read(start, first.total_size)
+        if limit - start <= max_bytes:
+            return self.read(start, limit - start)
+        data = self.read(start, max_bytes)
+        # Cut at the last whole batch: start from the last indexed batch start in range.
+        pos = max(self.offset_index.floor_position(start + max_bytes), start) - start
+        cut = pos
+        while pos + 12 <= len(data):
+            size = int.from_bytes(data[pos + 8 : pos + 12], "big") + 12
+            if pos + size > len(data):
+                break
+            pos += size
+            cut = pos
+        return memoryview(data)[:cut]
+
     def first_header(self) -> BatchHeader | None:
         for _, header in self.iter_batches(0):
             return header
