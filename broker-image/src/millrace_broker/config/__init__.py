@@ -7,6 +7,7 @@ Public surface (import from here):
 - `describe_topic_configs`, `describe_broker_configs`, `ConfigDescription`,
   `ConfigSource`, `ConfigType`
 - `validate_dynamic_broker_configs`, `apply_incremental`, `AlterOp`
+- `validate_group_configs`, `describe_group_configs` (ConfigResource type GROUP)
 - `ConfigError` (carries the Kafka error code for the wire)
 
 The property tables (`_broker_table`, `_topic_table`) are generated from the ConfigDefs
@@ -34,6 +35,7 @@ from millrace_broker.config.dynamic import (
 )
 from millrace_broker.config.errors import ConfigError
 from millrace_broker.config.example import EXAMPLE_CONFIG
+from millrace_broker.config.group import describe_group_configs, validate_group_configs
 from millrace_broker.config.listeners import HostPort, Listener
 from millrace_broker.config.topic import (
     broker_topic_defaults,
@@ -56,10 +58,12 @@ __all__ = [
     "apply_incremental",
     "broker_topic_defaults",
     "describe_broker_configs",
+    "describe_group_configs",
     "describe_topic_configs",
     "effective_log_config",
     "is_dynamic",
     "load_broker_config",
     "validate_dynamic_broker_configs",
+    "validate_group_configs",
     "validate_topic_configs",
 ]
