@@ -81,8 +81,9 @@ class SimNode:
 
 class Cluster:
     def __init__(self, seed: int, *, n_nodes: int = 0, n_voters: int = 0,
-                 faults: FaultConfig | None = None) -> None:
+                 faults: FaultConfig | None = None, trace_messages: bool = False) -> None:
         self.seed = seed
+        self.trace_messages = trace_messages
         self.rng = random.Random(seed)
         self.faults = faults or FaultConfig()
         self.now = 0
@@ -283,6 +284,8 @@ class Cluster:
         node = self.nodes[dst]
         if node.raft is None or self.group[src] != self.group[dst]:
             return
+        if self.trace_messages:
+            self.trace.append(f"{self.now}: {src}->{dst} {msg}")
         before = (node.log.start_offset, node.log.end_offset, node.raft.epoch,
                   node.raft.is_leader())
         self._after(node, node.raft.step(Inbound(src, msg), self.now))
@@ -300,7 +303,13 @@ class Cluster:
         if node.raft is None or node.incarnation != incarnation or node.tick_at != self.now:
             return
         node.tick_at = -1
+        state = type(node.raft.state).__name__
         self._after(node, node.raft.tick(self.now))
+        if self.trace_messages and node.raft is not None:
+            now_state = type(node.raft.state).__name__
+            if now_state != state:
+                self.trace.append(f"{self.now}: {nid} tick {state} -> {now_state} "
+                                  f"epoch {node.raft.epoch}")
 
     def _on_crash(self, nid: int) -> None:
         node = self.nodes[nid]

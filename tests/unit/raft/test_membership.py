@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from raft_harness import CLUSTER, Net, key
+import dataclasses
+import random
+
+from raft_harness import CLUSTER, Net, config, key
 
 from millrace_broker.raft.core import RaftNode
 from millrace_broker.raft.errors import ErrorCode
+from millrace_broker.raft.log import MemoryLog
 from millrace_broker.raft.messages import (
     AddRaftVoterRequest,
     RemoveRaftVoterRequest,
     UpdateRaftVoterRequest,
     VoterChangeResponse,
 )
+from millrace_broker.raft.quorum_store import MemoryQuorumStore
 from millrace_broker.raft.state import Leader
 from millrace_broker.raft.voters import ReplicaKey, Voter
 
@@ -133,3 +138,38 @@ def test_leader_must_commit_its_epoch_before_a_change() -> None:
     net.admin(leader, AddRaftVoterRequest(1, CLUSTER, Voter(key(4))))
     resp = last_response(net)
     assert resp.error == ErrorCode.REQUEST_TIMED_OUT and "epoch" in resp.message
+
+
+def test_voter_that_lost_its_disk_is_a_new_replica_until_swapped_in() -> None:
+    """KIP-853's reason for directory ids: a voter restarted on an empty disk must not
+    count as the voter it was (it forgot what it acknowledged and whom it voted for)."""
+    net, leader = settled([1, 2, 3], [1, 2, 3])
+    lost = next(i for i in net.ids if i != leader.key.id)
+    net.down = {lost}
+    net.advance(100)
+    # the replacement replica: same node id, fresh directory id, empty log and state
+    new_key = ReplicaKey(lost, "dir-new")
+    net.logs[lost] = MemoryLog()
+    net.stores[lost] = MemoryQuorumStore()
+    cfg = dataclasses.replace(config(lost, net.ids), local=new_key)
+    net.nodes[lost] = RaftNode(cfg, log=net.logs[lost], store=net.stores[lost],
+                               rng=random.Random(5), now_ms=net.now, bootstrap_voters=None)
+    net.down = set()
+    net.advance(1000)
+    fresh = net.nodes[lost]
+    assert not fresh.is_voter  # the voter set names the old directory id
+    st = leader.state
+    assert isinstance(st, Leader)
+    hw = leader.high_watermark
+    # its fetches do not count toward the high watermark as the old voter's would
+    progress = st.replicas[lost]
+    assert progress.key == new_key
+    leader.propose([b"x"])
+    net.advance(300)
+    assert leader.high_watermark > hw  # the other two voters still commit
+    net.admin(leader, RemoveRaftVoterRequest(1, CLUSTER, key(lost)))
+    net.advance(500)
+    net.admin(leader, AddRaftVoterRequest(2, CLUSTER, Voter(new_key)))
+    net.advance(500)
+    assert last_response(net).error == ErrorCode.NONE
+    assert leader.voters.get(lost) == Voter(new_key) and fresh.is_voter

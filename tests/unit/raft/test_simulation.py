@@ -23,8 +23,9 @@ def replay_hint(seed: int) -> str:
             "tests/unit/raft/test_simulation.py -k replay -s")
 
 
-def run_seed(seed: int, faults: FaultConfig | None = None) -> Cluster:
-    cluster = Cluster(seed, faults=faults)
+def run_seed(seed: int, faults: FaultConfig | None = None, *,
+             cluster: Cluster | None = None) -> Cluster:
+    cluster = cluster or Cluster(seed, faults=faults)
     cluster.start_faults()
     try:
         cluster.run(CHAOS_MS)
@@ -74,8 +75,10 @@ def test_replay() -> None:
     seed = os.environ.get("MILLRACE_RAFT_SEED")
     if seed is None:
         pytest.skip("set MILLRACE_RAFT_SEED to replay one seed")
-    cluster = Cluster(int(seed))
+    cluster = Cluster(int(seed), trace_messages=True)
     try:
-        run_seed(int(seed))
+        run_seed(int(seed), cluster=cluster)
     finally:
-        print(f"nodes={len(cluster.nodes)} voters={sorted(cluster.bootstrap_voters.ids)}")
+        print("\n".join(cluster.trace[-400:]))
+        print(f"nodes={len(cluster.nodes)} voters={sorted(cluster.bootstrap_voters.ids)} "
+              f"events={cluster.events} committed={len(cluster.committed)} {cluster.stats}")
