@@ -275,3 +275,22 @@ def test_ignored_settings() -> None:
     assert load_broker_config(None, []).ignored_settings() == []
     cfg = load_broker_config(None, ["num.io.threads=16", "num.network.threads=3"])
     assert cfg.ignored_settings() == ["num.io.threads"]
+
+
+def test_ipv4_and_ipv6_listeners_may_share_a_port() -> None:
+    cfg = load_broker_config(
+        None,
+        [
+            "listeners=PLAINTEXT://127.0.0.1:9092,V6://[::1]:9092,CONTROLLER://127.0.0.1:9093",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,V6:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ],
+    )
+    assert cfg.listeners[1] == Listener("V6", "::1", 9092, "PLAINTEXT")
+    assert str(cfg.listeners[1]) == "V6://[::1]:9092"
+
+
+def test_port_zero_may_repeat() -> None:
+    cfg = load_broker_config(
+        None, ["listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,CONTROLLER://127.0.0.1:0"]
+    )
+    assert [x.port for x in cfg.listeners] == [0, 0, 0]
