@@ -20,6 +20,7 @@ short phrase for the friendlier broker-startup messages ("expected an integer >=
 from __future__ import annotations
 
 import decimal
+import difflib
 import math
 import re
 from collections.abc import Sequence
@@ -399,7 +400,5 @@ def key_table(keys: Sequence[ConfigKey]) -> dict[str, ConfigKey]:
 
 def suggest(name: str, known: Sequence[str]) -> str:
     """A ` (did you mean 'x'?)` suffix for a misspelt key, or ``""``."""
-    import difflib
-
     matches = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
