@@ -8,15 +8,17 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
-from support_clients import create_topic, unique_topic
 from test_groups_support import (
     assert_exclusive_cover,
     committed_offsets,
     consumers,
+    create_topic_v7,
     group_broker,
     produce_spread,
     wait_for,
 )
+
+from support_clients import unique_topic
 
 SESSION_TIMEOUT_S = 6.0
 
@@ -28,7 +30,7 @@ def values(start: int, stop: int) -> list[str]:
 def test_three_consumers_failover_after_kill9_and_broker_restart(tmp_path: Path) -> None:
     with group_broker(tmp_path / "data") as b, consumers(tmp_path) as start:
         topic, group = unique_topic("grp"), f"g-{uuid.uuid4().hex[:8]}"
-        create_topic(b.bootstrap, topic, 6)
+        create_topic_v7(b.port, topic, 6)
         produce_spread(b.bootstrap, topic, values(0, 600), 6)
         procs = [start("confluent", b.bootstrap, group, topic, f"c{i}") for i in range(3)]
 
@@ -81,7 +83,7 @@ def test_three_consumers_failover_after_kill9_and_broker_restart(tmp_path: Path)
 def test_cooperative_sticky_rebalances_incrementally(tmp_path: Path) -> None:
     with group_broker(tmp_path / "data") as b, consumers(tmp_path) as start:
         topic, group = unique_topic("coop"), f"g-{uuid.uuid4().hex[:8]}"
-        create_topic(b.bootstrap, topic, 6)
+        create_topic_v7(b.port, topic, 6)
         produce_spread(b.bootstrap, topic, values(0, 60), 6)
         conf = {"partition.assignment.strategy": "cooperative-sticky"}
         first = start("confluent", b.bootstrap, group, topic, "first", **conf)
@@ -108,7 +110,7 @@ def test_cooperative_sticky_rebalances_incrementally(tmp_path: Path) -> None:
 def test_static_member_restart_does_not_rebalance(tmp_path: Path) -> None:
     with group_broker(tmp_path / "data") as b, consumers(tmp_path) as start:
         topic, group = unique_topic("static"), f"g-{uuid.uuid4().hex[:8]}"
-        create_topic(b.bootstrap, topic, 4)
+        create_topic_v7(b.port, topic, 4)
         a = start("confluent", b.bootstrap, group, topic, "a",
                   **{"group.instance.id": "static-a", "session.timeout.ms": 15000})
         other = start("confluent", b.bootstrap, group, topic, "b",
@@ -133,7 +135,7 @@ def test_static_member_restart_does_not_rebalance(tmp_path: Path) -> None:
 def test_two_groups_consume_independently(tmp_path: Path) -> None:
     with group_broker(tmp_path / "data") as b, consumers(tmp_path) as start:
         topic = unique_topic("two")
-        create_topic(b.bootstrap, topic, 3)
+        create_topic_v7(b.port, topic, 3)
         produce_spread(b.bootstrap, topic, values(0, 90), 3)
         g1, g2 = f"g1-{uuid.uuid4().hex[:6]}", f"g2-{uuid.uuid4().hex[:6]}"
         one = start("confluent", b.bootstrap, g1, topic, "one")

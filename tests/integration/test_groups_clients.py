@@ -6,15 +6,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support_clients import create_topic, unique_topic
 from test_groups_support import (
     assert_exclusive_cover,
     committed_offsets,
     consumers,
+    create_topic_v7,
     group_broker,
     produce_spread,
     wait_for,
 )
+
+from support_clients import unique_topic
 
 
 def values(n: int) -> set[str]:
@@ -25,7 +27,7 @@ def values(n: int) -> set[str]:
 def test_group_of_one_client_library(tmp_path: Path, kind: str) -> None:
     with group_broker(tmp_path / "data") as b, consumers(tmp_path) as start:
         topic, group = unique_topic("lib"), f"g-{uuid.uuid4().hex[:8]}"
-        create_topic(b.bootstrap, topic, 4)
+        create_topic_v7(b.port, topic, 4)
         produce_spread(b.bootstrap, topic, sorted(values(80)), 4)
         procs = [start(kind, b.bootstrap, group, topic, f"{kind}-{i}") for i in range(2)]
         wait_for(lambda: assert_exclusive_cover(procs, 4)
@@ -45,7 +47,7 @@ def test_group_of_one_client_library(tmp_path: Path, kind: str) -> None:
 def test_one_group_mixing_three_clients(tmp_path: Path) -> None:
     with group_broker(tmp_path / "data") as b, consumers(tmp_path) as start:
         topic, group = unique_topic("mix"), f"g-{uuid.uuid4().hex[:8]}"
-        create_topic(b.bootstrap, topic, 6)
+        create_topic_v7(b.port, topic, 6)
         produce_spread(b.bootstrap, topic, sorted(values(120)), 6)
         procs = [
             start("confluent", b.bootstrap, group, topic, "confluent",

@@ -29,7 +29,7 @@ from kio.serial import entity_reader, entity_writer
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from support_broker import BrokerProcess, free_port  # noqa: E402
+from support_broker import BrokerProcess, free_port
 
 FAST_GROUPS = ["group.initial.rebalance.delay.ms=0"]
 
@@ -322,3 +322,20 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -
     finally:
         consumer.close()
     return {tp.partition: tp.offset for tp in found}
+
+
+def create_topic_v7(port: int, name: str, partitions: int) -> None:
+    """CreateTopics v7 on a raw socket (setup only: independent of the admin clients)."""
+    import datetime
+
+    from kio.schema.create_topics.v7 import request as ct
+    from kio.schema.errors import ErrorCode
+    from kio.schema.types import TopicName
+    from kio.static.primitive import i16, i32, i32Timedelta
+
+    request = ct.CreateTopicsRequest(
+        topics=(ct.CreatableTopic(name=TopicName(name), num_partitions=i32(partitions),
+                                  replication_factor=i16(1), assignments=(), configs=()),),
+        timeout=i32Timedelta.parse(datetime.timedelta(seconds=15)), validate_only=False)
+    response = kio_call(port, request)
+    assert response.topics[0].error_code == ErrorCode.none, response
