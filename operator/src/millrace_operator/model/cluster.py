@@ -357,6 +357,10 @@ class ClusterStatus(KubeModel):
         description="Config properties changed in spec that take effect only after a restart "
         "(rolling restarts arrive with the rolling-upgrade feature).",
     )
+    running_static_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="Restart-only properties of spec.config that every pod was started with.",
+    )
     applied_dynamic_config: dict[str, str] = Field(
         default_factory=dict,
         description="Dynamic broker properties the operator applied through the admin API.",
