@@ -370,10 +370,11 @@ class RaftNode:
             else:
                 self.become_unattached(epoch, None, now_ms, out)
             return True
+        # A Prospective replica told of its own leader goes back to it too: the teller
+        # heard from that leader recently (or is it), and a replica whose voter set is
+        # stale may otherwise never get a majority either way and never fetch again.
         if (epoch == self.epoch and leader_id is not None and leader_id != self.key.id
-                and isinstance(self.state, Unattached | Prospective | Candidate)
-                and not (isinstance(self.state, Prospective)
-                         and self.state.leader_id == leader_id)):
+                and isinstance(self.state, Unattached | Prospective | Candidate)):
             self.become_follower(epoch, leader_id, now_ms, out)
             return True
         return False
