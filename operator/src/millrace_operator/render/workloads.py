@@ -1,6 +1,7 @@
 """StatefulSets: one per zone and role, `updateStrategy: OnDelete` (the operator restarts).
 
-Each pod: the broker image with `millrace-broker /etc/millrace/$(POD_NAME).properties`
+Each pod: the broker image (entrypoint `millrace-broker`) with argument
+`/etc/millrace/$(POD_NAME).properties`
 (Kubernetes expands `$(POD_NAME)` from the downward API), data on a PersistentVolumeClaim
 at /var/lib/millrace/data (formatted by the broker on first start from
 /etc/millrace/$(POD_NAME).format), a readiness probe that asks the node itself whether it
@@ -72,8 +73,7 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
         "name": pool.role,
         "image": ctx.spec.broker_image,
         "imagePullPolicy": ctx.spec.image_pull_policy.value,
-        "command": ["millrace-broker"],
-        "args": [config_file],
+        "args": [config_file],  # the image's entrypoint is millrace-broker
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "MILLRACE_FORMAT_FILE", "value": f"{CONFIG_DIR}/$(POD_NAME).format"},
