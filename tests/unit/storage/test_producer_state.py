@@ -131,3 +131,45 @@ def test_delete_records_forgets_producers_below_log_start(log: PartitionLog) -> 
     log.delete_records_before(2)
     assert log.producer_state(1) is None and log.producer_state(2) is not None
     assert send(log, 77, pid=1).base_offset == 4
+
+
+def control_batch(pid: int, epoch: int, *, commit: bool = True) -> bytes:
+    """A transaction marker as the coordinator writes it (control bit, one record)."""
+    import struct
+
+    from millrace_broker.storage.records import Record, build_batch
+
+    key = struct.pack(">hh", 0, 1 if commit else 0)
+    value = struct.pack(">hi", 0, 5)
+    return bytes(build_batch([Record(0, T0, key, value)], base_offset=0,
+                             attributes=0x10 | 0x20, producer_id=pid, producer_epoch=epoch,
+                             base_sequence=-1))
+
+
+def test_clients_cannot_write_control_batches(log: PartitionLog) -> None:
+    with pytest.raises(StorageError) as info:
+        log.append_as_leader(control_batch(1, 0), leader_epoch=0, now_ms=T0)
+    assert info.value.error_code == ErrorCode.invalid_record
+
+
+def test_coordinator_marker_ends_transaction(tmp_path: Path) -> None:
+    d = tmp_path / "t-0"
+    log = PartitionLog.open(d, LogConfig(), now_ms=T0)
+    send(log, 0, transactional=True)
+    r = log.append_as_leader(control_batch(1, 0), leader_epoch=0, now_ms=T0, origin="coordinator")
+    assert r.base_offset == 2
+    entry = log.producer_state(1)
+    assert entry is not None and entry.current_txn_first_offset is None
+    send(log, 2)  # non-transactional again is fine, sequence continues
+    # a fenced coordinator marker (older epoch) is refused
+    send(log, 0, epoch=1, transactional=True)
+    with pytest.raises(StorageError) as info:
+        log.append_as_leader(control_batch(1, 0), leader_epoch=0, now_ms=T0,
+                             origin="coordinator")
+    assert info.value.error_code == ErrorCode.invalid_producer_epoch
+    # replaying the log after a crash reaches the same state (open transaction at 6)
+    for segment in log.segments:
+        segment.close()
+    log = PartitionLog.open(d, LogConfig(), now_ms=T0)
+    entry = log.producer_state(1)
+    assert entry is not None and entry.epoch == 1 and entry.current_txn_first_offset == 5

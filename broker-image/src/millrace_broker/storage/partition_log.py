@@ -157,21 +157,33 @@ class PartitionLog:
     # -- appends ---------------------------------------------------------------------------
 
     def append_as_leader(
-        self, records: bytes | bytearray | memoryview, *, leader_epoch: int, now_ms: int
+        self,
+        records: bytes | bytearray | memoryview,
+        *,
+        leader_epoch: int,
+        now_ms: int,
+        origin: str = "client",
     ) -> AppendResult:
-        batches = validate_client_batches(records, self.config, now_ms=now_ms)
+        """Validate, assign offsets, write. ``origin="coordinator"`` is for the group and
+        transaction coordinators (Kafka's AppendOrigin.COORDINATOR): control batches
+        (transaction markers) are allowed and producers' sequences are not checked, only
+        their epochs.
+        """
+        client = origin == "client"
+        batches = validate_client_batches(records, self.config, now_ms=now_ms, client=client)
         staged: dict[int, ProducerEntry] = {}
         next_offset = self.log_end_offset
         bases: list[int] = []
         for _, header in batches:
             if header.has_producer_id:
-                duplicate = self.producers.find_duplicate(header)
+                duplicate = self.producers.find_duplicate(header) if client else None
                 if duplicate is not None:
                     return AppendResult(
                         duplicate.first_offset, duplicate.last_offset, -1,
                         self.log_start_offset, True,
                     )
-                self.producers.check_and_stage(staged, header, next_offset)
+                self.producers.check_and_stage(staged, header, next_offset,
+                                               check_sequence=client)
             bases.append(next_offset)
             next_offset += header.last_offset_delta + 1
 

@@ -112,6 +112,27 @@ class ProducerEntry:
             self.current_txn_first_offset = first_offset
 
 
+def _check_sequence(entry: ProducerEntry, current: ProducerEntry | None,
+                    header: BatchHeader) -> None:
+    """Kafka's ``ProducerAppendInfo.checkSequence`` (``entry`` includes staged batches)."""
+    pid, epoch, first_seq = header.producer_id, header.producer_epoch, header.base_sequence
+    if epoch != entry.epoch:
+        if first_seq != 0 and entry.epoch != NO_EPOCH:
+            raise StorageError(
+                ErrorCode.out_of_order_sequence_number,
+                f"producer {pid} started epoch {epoch} at sequence {first_seq}; a new "
+                "epoch must start at sequence 0",
+            )
+        return
+    current_epoch = current.epoch if current is not None else NO_EPOCH
+    if current_epoch != NO_EPOCH and not _in_sequence(entry.last_seq, first_seq):
+        raise StorageError(
+            ErrorCode.out_of_order_sequence_number,
+            f"producer {pid} sent sequence {first_seq} but the last written "
+            f"sequence is {entry.last_seq}",
+        )
+
+
 def _in_sequence(last_seq: int, next_seq: int) -> bool:
     return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == INT32_MAX)
 
@@ -133,9 +154,18 @@ class ProducerStateManager:
         return entry.find_duplicate(header) if entry is not None else None
 
     def check_and_stage(
-        self, staged: dict[int, ProducerEntry], header: BatchHeader, first_offset: int
+        self,
+        staged: dict[int, ProducerEntry],
+        header: BatchHeader,
+        first_offset: int,
+        *,
+        check_sequence: bool = True,
     ) -> None:
-        """Validate a client batch against current+staged state and stage its effect."""
+        """Validate a batch against current+staged state and stage its effect.
+
+        Coordinator appends (``check_sequence=False``) only have their epoch checked; a
+        control batch among them ends the producer's open transaction.
+        """
         pid = header.producer_id
         current = self.entries.get(pid)
         entry = staged.get(pid)
@@ -149,22 +179,15 @@ class ProducerStateManager:
                 f"producer {pid} epoch {epoch} is older than the current epoch {entry.epoch}; "
                 "a newer producer instance with the same id has taken over",
             )
-        first_seq = header.base_sequence
-        if epoch != entry.epoch:
-            if first_seq != 0 and entry.epoch != NO_EPOCH:
-                raise StorageError(
-                    ErrorCode.out_of_order_sequence_number,
-                    f"producer {pid} started epoch {epoch} at sequence {first_seq}; a new "
-                    "epoch must start at sequence 0",
-                )
-        else:
-            current_epoch = current.epoch if current is not None else NO_EPOCH
-            if current_epoch != NO_EPOCH and not _in_sequence(entry.last_seq, first_seq):
-                raise StorageError(
-                    ErrorCode.out_of_order_sequence_number,
-                    f"producer {pid} sent sequence {first_seq} but the last written "
-                    f"sequence is {entry.last_seq}",
-                )
+        if header.is_control:
+            if epoch != entry.epoch:
+                entry.batches.clear()
+                entry.epoch = epoch
+            entry.current_txn_first_offset = None
+            entry.last_timestamp = header.max_timestamp
+            return
+        if check_sequence:
+            _check_sequence(entry, current, header)
         if entry.current_txn_first_offset is not None and not header.is_transactional:
             raise StorageError(
                 ErrorCode.invalid_txn_state,

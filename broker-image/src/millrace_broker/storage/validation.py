@@ -70,13 +70,15 @@ def split_batches(buf: bytes | bytearray | memoryview) -> list[tuple[int, BatchH
 
 
 def validate_client_batches(
-    buf: bytes | bytearray | memoryview, config: LogConfig, *, now_ms: int
+    buf: bytes | bytearray | memoryview, config: LogConfig, *, now_ms: int, client: bool = True
 ) -> list[tuple[int, BatchHeader]]:
+    """Frame and check a leader append; ``client=False`` for coordinator appends, which
+    may carry control batches and need not start at baseOffset 0."""
     batches = split_batches(buf)
     compacted = "compact" in config.cleanup_policy
     create_time = config.message_timestamp_type != "LogAppendTime"
     for pos, header in batches:
-        if header.base_offset != 0:
+        if client and header.base_offset != 0:
             raise StorageError(
                 ErrorCode.invalid_record,
                 f"record batch baseOffset must be 0 from a producer, got {header.base_offset}",
@@ -92,11 +94,11 @@ def validate_client_batches(
             validate_batch(buf, pos, header)
         except InvalidBatch as exc:
             raise StorageError(exc.error_code, exc.message) from None
-        if header.is_control:
+        if header.is_control and client:
             raise StorageError(
                 ErrorCode.invalid_record, "clients are not allowed to write control records"
             )
-        if header.has_producer_id and header.base_sequence < 0:
+        if client and header.has_producer_id and header.base_sequence < 0:
             raise StorageError(
                 ErrorCode.invalid_record,
                 f"idempotent batch of producer {header.producer_id} has no sequence number",
@@ -107,7 +109,7 @@ def validate_client_batches(
                 "producers must not set the LogAppendTime timestamp type",
             )
         records = None
-        if compacted:
+        if compacted and not header.is_control:
             _, records = decode_batch(memoryview(buf)[pos : pos + header.total_size])
             if any(r.key is None for r in records):
                 raise StorageError(
