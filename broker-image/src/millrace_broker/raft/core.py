@@ -67,7 +67,7 @@ Committed = Entry | Snapshot
 
 class RaftNode:
     def __init__(
-        self,
+                 self,
         config: RaftConfig,
         *,
         log: RaftLog,
@@ -90,6 +90,7 @@ class RaftNode:
         self.deferred: list[Outbound] = []
         self.encoded_snapshot: tuple[OffsetAndEpoch, bytes] | None = None
         persisted = store.read() or ElectionState(0)
+        self._persisted = persisted
         self.state: EpochState
         if persisted.leader_id == self.key.id:
             # we led this epoch before crashing: we cannot lead it again (our volatile
@@ -180,20 +181,20 @@ class RaftNode:
         st = self.state
         if isinstance(st, Leader):
             if st.resign_after_commit or st.check_quorum_expired(self.voters, now_ms):
-                self._resign(now_ms, out)
+                elections.resign(self, now_ms, out)
             else:
                 elections.send_begin_epoch(self, st, now_ms, out)
         elif isinstance(st, Candidate | Prospective):
             if not self.can_campaign:
                 self.become_unattached(st.epoch, self.voted_key(), now_ms)
             elif now_ms >= st.election_deadline:
-                self.become_prospective(now_ms, out)
+                elections.become_prospective(self, now_ms, out)
             else:
                 elections.send_votes(self, st, now_ms, out)
         elif isinstance(st, Follower):
             if now_ms >= st.fetch_deadline:
                 if self.can_campaign:
-                    self.become_prospective(now_ms, out)
+                    elections.become_prospective(self, now_ms, out)
                 else:
                     self.become_unattached(st.epoch, None, now_ms)
                     replication.send_discovery_fetch(self, now_ms, out)
@@ -201,13 +202,13 @@ class RaftNode:
                 replication.maybe_send_fetch(self, st, now_ms, out)
         elif isinstance(st, Unattached):
             if self.can_campaign and now_ms >= st.election_deadline:
-                self.become_prospective(now_ms, out)
+                elections.become_prospective(self, now_ms, out)
             else:
                 replication.send_discovery_fetch(self, now_ms, out)
         elif isinstance(st, Resigned):
             if now_ms >= st.election_deadline:
                 if self.can_campaign:
-                    self.become_prospective(now_ms, out)
+                    elections.become_prospective(self, now_ms, out)
                 else:
                     self.become_unattached(st.epoch, None, now_ms)
             else:
@@ -279,7 +280,7 @@ class RaftNode:
         """Graceful shutdown of a leader: hand leadership over quickly."""
         out: list[Outbound] = []
         if isinstance(self.state, Leader):
-            self._resign(now_ms, out)
+            elections.resign(self, now_ms, out)
         return out
 
     # ------------------------------------------------------------------ helpers
@@ -308,7 +309,7 @@ class RaftNode:
             offset += len(batch)
 
     def append_as_leader(self, records: Sequence[DataRecord | LeaderChangeRecord
-                                                 | VotersRecord]) -> None:
+                         | VotersRecord]) -> None:
         st = self.state
         assert isinstance(st, Leader)
         start = self.log.end_offset
@@ -324,8 +325,9 @@ class RaftNode:
 
     def persist(self, epoch: int, leader_id: int | None, voted: ReplicaKey | None) -> None:
         new = ElectionState(epoch, leader_id, voted)
-        if self.store.read() != new:
-            self.store.write(new)
+        if self._persisted != new:
+            self.store.write(new)  # before acting on it: see quorum_store
+            self._persisted = new
 
     def voted_key(self) -> ReplicaKey | None:
         st = self.state
@@ -348,7 +350,7 @@ class RaftNode:
         replication.maybe_send_fetch(self, self.state, now_ms, out)
 
     def become_unattached(self, epoch: int, voted: ReplicaKey | None, now_ms: int,
-                           out: list[Outbound] | None = None) -> None:
+                          out: list[Outbound] | None = None) -> None:
         if out is not None:
             self._abandon_leadership(out)
         self.persist(epoch, None, voted)
@@ -359,7 +361,7 @@ class RaftNode:
             membership.fail_pending_change(self, self.state, out)
 
     def observe_epoch(self, epoch: int, leader_id: int | None, now_ms: int,
-                       out: list[Outbound]) -> bool:
+                      out: list[Outbound]) -> bool:
         """Move to a newer epoch, or attach to a leader newly learned for this epoch.
 
         Returns True if the state changed (the caller's message is then stale).
@@ -378,53 +380,3 @@ class RaftNode:
             self.become_follower(epoch, leader_id, now_ms, out)
             return True
         return False
-
-    def become_prospective(self, now_ms: int, out: list[Outbound]) -> None:
-        st = self.state
-        leader = st.leader_id if isinstance(st, Follower | Prospective) else None
-        voted = self.voted_key()
-        if isinstance(st, Candidate | Resigned):
-            voted = self.key
-        self.state = Prospective(st.epoch, leader, voted, self.election_deadline(now_ms))
-        self.state.granted.add(self.key.id)
-        elections.check_election(self, now_ms, out)
-        if isinstance(self.state, Prospective):
-            elections.send_votes(self, self.state, now_ms, out)
-
-    def become_candidate(self, now_ms: int, out: list[Outbound]) -> None:
-        epoch = self.epoch + 1
-        self.persist(epoch, None, self.key)
-        self.state = Candidate(epoch, self.election_deadline(now_ms))
-        self.state.granted.add(self.key.id)
-        elections.check_election(self, now_ms, out)
-        if isinstance(self.state, Candidate):
-            elections.send_votes(self, self.state, now_ms, out)
-
-    def become_leader(self, now_ms: int, out: list[Outbound]) -> None:
-        st = self.state
-        assert isinstance(st, Candidate)
-        self.persist(st.epoch, self.key.id, self.key)
-        timeout = int(self.config.fetch_timeout_ms * self.config.check_quorum_factor)
-        leader = Leader(st.epoch, self.key, self.log.end_offset, now_ms + timeout, timeout)
-        leader.unacked_voters = set(self.voters.ids) - {self.key.id}
-        self.state = leader
-        records: list[DataRecord | LeaderChangeRecord | VotersRecord] = [
-            LeaderChangeRecord(self.key.id, tuple(sorted(st.granted)))
-        ]
-        if self.voter_history.base_is_bootstrap:
-            # KIP-853: the first leader copies the bootstrap voter set into the log
-            records.append(VotersRecord(self.voters))
-        self.append_as_leader(records)
-        elections.send_begin_epoch(self, leader, now_ms, out)
-
-    def _resign(self, now_ms: int, out: list[Outbound]) -> None:
-        st = self.state
-        assert isinstance(st, Leader)
-        membership.fail_pending_change(self, st, out)
-        others = [v for v in self.voters.ids if v != self.key.id]
-        # prefer the most caught-up voters as successors
-        ranked = sorted(others, key=lambda v: -(st.replicas[v].end_offset
-                                                if v in st.replicas else -1))
-        self.state = Resigned(st.epoch, self.election_deadline(now_ms), tuple(ranked),
-                              unacked=set(others))
-        elections.send_end_epoch(self, self.state, now_ms, out)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from millrace_broker.raft import membership
 from millrace_broker.raft.errors import ErrorCode
 from millrace_broker.raft.messages import (
     BeginQuorumEpochRequest,
@@ -30,7 +31,12 @@ from millrace_broker.raft.messages import (
     VoteRequest,
     VoteResponse,
 )
-from millrace_broker.raft.records import OffsetAndEpoch
+from millrace_broker.raft.records import (
+    DataRecord,
+    LeaderChangeRecord,
+    OffsetAndEpoch,
+    VotersRecord,
+)
 from millrace_broker.raft.state import (
     Candidate,
     Follower,
@@ -45,6 +51,62 @@ if TYPE_CHECKING:
     from millrace_broker.raft.core import RaftNode
 
 
+# ---------------------------------------------------------------- transitions
+def become_prospective(node: RaftNode, now_ms: int, out: list[Outbound]) -> None:
+    st = node.state
+    leader = st.leader_id if isinstance(st, Follower | Prospective) else None
+    voted = node.voted_key()
+    if isinstance(st, Candidate | Resigned):
+        voted = node.key
+    node.state = Prospective(st.epoch, leader, voted, node.election_deadline(now_ms))
+    node.state.granted.add(node.key.id)
+    check_election(node, now_ms, out)
+    if isinstance(node.state, Prospective):
+        send_votes(node, node.state, now_ms, out)
+
+
+def become_candidate(node: RaftNode, now_ms: int, out: list[Outbound]) -> None:
+    epoch = node.epoch + 1
+    node.persist(epoch, None, node.key)
+    node.state = Candidate(epoch, node.election_deadline(now_ms))
+    node.state.granted.add(node.key.id)
+    check_election(node, now_ms, out)
+    if isinstance(node.state, Candidate):
+        send_votes(node, node.state, now_ms, out)
+
+
+def become_leader(node: RaftNode, now_ms: int, out: list[Outbound]) -> None:
+    st = node.state
+    assert isinstance(st, Candidate)
+    node.persist(st.epoch, node.key.id, node.key)
+    timeout = int(node.config.fetch_timeout_ms * node.config.check_quorum_factor)
+    leader = Leader(st.epoch, node.key, node.log.end_offset, now_ms + timeout, timeout)
+    leader.unacked_voters = set(node.voters.ids) - {node.key.id}
+    node.state = leader
+    records: list[DataRecord | LeaderChangeRecord | VotersRecord] = [
+        LeaderChangeRecord(node.key.id, tuple(sorted(st.granted)))
+    ]
+    if node.voter_history.base_is_bootstrap:
+        # KIP-853: the first leader copies the bootstrap voter set into the log
+        records.append(VotersRecord(node.voters))
+    node.append_as_leader(records)
+    send_begin_epoch(node, leader, now_ms, out)
+
+
+def resign(node: RaftNode, now_ms: int, out: list[Outbound]) -> None:
+    st = node.state
+    assert isinstance(st, Leader)
+    membership.fail_pending_change(node, st, out)
+    others = [v for v in node.voters.ids if v != node.key.id]
+    # prefer the most caught-up voters as successors
+    ranked = sorted(others, key=lambda v: -(st.replicas[v].end_offset
+                                            if v in st.replicas else -1))
+    node.state = Resigned(st.epoch, node.election_deadline(now_ms), tuple(ranked),
+                          unacked=set(others))
+    send_end_epoch(node, node.state, now_ms, out)
+
+
+# ---------------------------------------------------------------- votes
 def check_election(node: RaftNode, now_ms: int, out: list[Outbound]) -> None:
     st = node.state
     if not isinstance(st, Prospective | Candidate):
@@ -52,16 +114,17 @@ def check_election(node: RaftNode, now_ms: int, out: list[Outbound]) -> None:
     voters = node.voters
     if voters.is_majority(st.granted):
         if isinstance(st, Prospective):
-            node.become_candidate(now_ms, out)
+            become_candidate(node, now_ms, out)
         else:
-            node.become_leader(now_ms, out)
+            become_leader(node, now_ms, out)
     elif (isinstance(st, Prospective) and st.leader_id is not None
           and len(st.rejected & voters.ids) >= voters.majority()):
         # a majority still follows the leader: go back to it (KIP-996)
         node.become_follower(st.epoch, st.leader_id, now_ms, out)
 
+
 def send_votes(node: RaftNode, st: Prospective | Candidate, now_ms: int,
-                out: list[Outbound]) -> None:
+               out: list[Outbound]) -> None:
     pre_vote = isinstance(st, Prospective)
     last = node.log.end_offset_and_epoch()
     for voter in node.voters:
@@ -77,12 +140,14 @@ def send_votes(node: RaftNode, st: Prospective | Candidate, now_ms: int,
         out.append(Outbound(vid, VoteRequest(corr, node.config.cluster_id, node.key,
                                              voter.key, epoch, last, pre_vote)))
 
+
 def log_up_to_date(node: RaftNode, last: OffsetAndEpoch) -> bool:
     mine = node.log.end_offset_and_epoch()
     return (last.epoch, last.offset) >= (mine.epoch, mine.offset)
 
+
 def handle_vote_request(node: RaftNode, src: int, req: VoteRequest, now_ms: int,
-                         out: list[Outbound]) -> None:
+                        out: list[Outbound]) -> None:
     def reply(granted: bool, error: ErrorCode = ErrorCode.NONE) -> None:
         out.append(Outbound(src, VoteResponse(req.correlation_id, error, node.epoch,
                                               node.leader_id, granted, req.pre_vote)))
@@ -114,8 +179,9 @@ def handle_vote_request(node: RaftNode, src: int, req: VoteRequest, now_ms: int,
         node.become_unattached(node.epoch, req.candidate, now_ms)
     reply(can_vote)
 
+
 def handle_vote_response(node: RaftNode, src: int, resp: VoteResponse, now_ms: int,
-                          out: list[Outbound]) -> None:
+                         out: list[Outbound]) -> None:
     st = node.state
     if not isinstance(st, Prospective | Candidate):
         node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
@@ -139,6 +205,7 @@ def handle_vote_response(node: RaftNode, src: int, resp: VoteResponse, now_ms: i
             return
     check_election(node, now_ms, out)
 
+
 # ---------------------------------------------------------------- epoch notices
 def send_begin_epoch(node: RaftNode, st: Leader, now_ms: int, out: list[Outbound]) -> None:
     for vid in sorted(st.unacked_voters):
@@ -154,6 +221,7 @@ def send_begin_epoch(node: RaftNode, st: Leader, now_ms: int, out: list[Outbound
             corr, node.config.cluster_id, node.key.id, st.epoch, voter.key)))
     st.unacked_voters &= node.voters.ids
 
+
 def send_end_epoch(node: RaftNode, st: Resigned, now_ms: int, out: list[Outbound]) -> None:
     for vid in sorted(st.unacked):
         p = st.pending.get(vid)
@@ -164,8 +232,9 @@ def send_end_epoch(node: RaftNode, st: Resigned, now_ms: int, out: list[Outbound
         out.append(Outbound(vid, EndQuorumEpochRequest(
             corr, node.config.cluster_id, node.key.id, st.epoch, st.preferred_successors)))
 
+
 def handle_begin_epoch(node: RaftNode, src: int, req: BeginQuorumEpochRequest, now_ms: int,
-                        out: list[Outbound]) -> None:
+                       out: list[Outbound]) -> None:
     if req.cluster_id != node.config.cluster_id:
         error = ErrorCode.INCONSISTENT_CLUSTER_ID
     elif not req.voter.matches(node.key):
@@ -181,8 +250,9 @@ def handle_begin_epoch(node: RaftNode, src: int, req: BeginQuorumEpochRequest, n
     out.append(Outbound(src, BeginQuorumEpochResponse(req.correlation_id, error,
                                                       node.epoch, node.leader_id)))
 
+
 def handle_end_epoch(node: RaftNode, src: int, req: EndQuorumEpochRequest, now_ms: int,
-                      out: list[Outbound]) -> None:
+                     out: list[Outbound]) -> None:
     if req.leader_epoch >= node.epoch and req.cluster_id == node.config.cluster_id:
         if req.leader_epoch > node.epoch:
             node.become_unattached(req.leader_epoch, None, now_ms, out)
