@@ -249,3 +249,22 @@ def test_truncate_to_and_follower_append(tmp_path: Path) -> None:
     assert follower.log_end_offset == 90
     leader.truncate_to(4)
     assert leader.log_end_offset == 3 and leader.segment_count == 1
+
+
+def test_inactive_segments_hold_one_descriptor(tmp_path: Path) -> None:
+    import os
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    log = open_log(tmp_path)
+    fill(log, 100)
+    segments = log.segment_count
+    assert segments > 10
+    assert open_fds() - before <= segments + 2 + 2  # one per .log, indexes of the active
+    log.close()
+    assert open_fds() == before
+    log = open_log(tmp_path)
+    assert open_fds() - before <= segments + 4
+    log.close()

@@ -153,6 +153,7 @@ def clean_group(
     for segment in group:
         segment.delete()
     cleaned.rename_suffix(".swap", "")
+    cleaned.release_indexes()
     log.replace_segments(group, cleaned)
 
 

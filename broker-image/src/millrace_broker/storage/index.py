@@ -35,7 +35,17 @@ class _IndexFile:
         self.path = path
         self.base_offset = base_offset
         self.max_entries = max(1, max_bytes // self.entry_size)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = -1
+        self._dirty = False
+        self._open()
+
+    def _open(self) -> _IndexFile:
+        # Opened lazily: only the active segment writes its indexes, so inactive ones give
+        # their descriptors back (``release``) and a partition with many segments stays
+        # cheap in file descriptors.
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        return self
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -45,17 +55,25 @@ class _IndexFile:
         return self.__len__() >= self.max_entries
 
     def _write(self, data: bytes) -> None:
-        os.write(self._fd, data)
+        os.write(self._open()._fd, data)
+        self._dirty = True
 
     def _truncate_entries(self, count: int) -> None:
-        os.ftruncate(self._fd, count * self.entry_size)
+        os.ftruncate(self._open()._fd, count * self.entry_size)
+        self._dirty = True
 
     def _read_all(self) -> bytes:
-        size = os.fstat(self._fd).st_size
-        return os.pread(self._fd, size, 0)
+        fd = self._open()._fd
+        return os.pread(fd, os.fstat(fd).st_size, 0)
 
     def flush(self) -> None:
-        os.fsync(self._fd)
+        if self._dirty and self._fd >= 0:
+            os.fsync(self._fd)
+        self._dirty = False
+
+    def release(self) -> None:
+        """Flush nothing, just close the descriptor; the next write reopens it."""
+        self.close()
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -14,7 +14,9 @@ Algorithm (Kafka's ``LogLoader``, simplified):
    recovery point onwards are recovered: every batch is validated (size, magic, CRC,
    increasing offsets), the file is cut at the first invalid or partial batch and the
    indexes are rebuilt. Once a segment had to be cut, any later segment cannot be
-   trusted (a hole would follow) and is deleted, like Kafka does.
+   trusted (a hole would follow) and is deleted, like Kafka does. (Below the recovery
+   point a failed index check also triggers this validation, but corruption found there
+   only truncates that segment.)
 """
 
 from __future__ import annotations
@@ -110,7 +112,11 @@ def load_segments(directory: Path, config: LogConfig, *, now_ms: int) -> LoadedS
                 log.warning("rebuilding indexes of %s/%d", directory, base)
                 truncated = segment.recover()
                 truncated_total += truncated
-                cut = truncated > 0
+                if truncated:
+                    # Flushed data found corrupt (bit rot): keep what follows; a gap in
+                    # offsets is readable, deleting later segments would lose more.
+                    log.error("truncated %d corrupt bytes from %s", truncated,
+                              segment.log_path)
         else:
             truncated = segment.recover()
             if truncated:

@@ -116,6 +116,8 @@ class PartitionLog:
             segments = [new_segment(directory, log_start, config, now_ms)]
         end = segments[-1].next_offset
         log_start = min(max(log_start, segments[0].base_offset), end)
+        for segment in segments[:-1]:
+            segment.release_indexes()
         producers = ProducerStateManager(directory)
         replayed = rebuild_producer_state(producers, segments, end)
         self = cls(directory, config, segments, producers, log_start, now_ms=now_ms)
@@ -272,6 +274,8 @@ class PartitionLog:
         """
         old = self.active
         old.seal()
+        # Indexes are rebuilt by recovery if ever torn, so they need no fsync: release.
+        old.release_indexes()
         self.producers.map_end_offset = max(self.producers.map_end_offset, old.next_offset)
         self.producers.take_snapshot()
         segment = new_segment(self.directory, base_offset, self.config, now_ms)

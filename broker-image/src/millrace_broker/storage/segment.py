@@ -196,6 +196,11 @@ class LogSegment:
         if self.max_timestamp >= 0:
             self.time_index.append(self.max_timestamp, self.offset_of_max_timestamp)
 
+    def release_indexes(self) -> None:
+        """Close the index files of an inactive segment (lookups use the memory copy)."""
+        self.offset_index.release()
+        self.time_index.release()
+
     def truncate_to(self, offset: int) -> int:
         """Remove the batch containing ``offset`` and everything after it; bytes removed."""
         found = self.find(offset)
