@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import BrokerConfig, effective_log_config
@@ -60,17 +60,16 @@ class Broker:
     def cluster_id(self) -> str:
         return self.image.cluster_id
 
-    def dynamic_broker_configs(self) -> Mapping[str, str]:
-        """Cluster-wide defaults overlaid by this broker's own dynamic configs."""
+    def effective_config(self) -> BrokerConfig:
+        """The static config under this broker's dynamic configs and the cluster defaults."""
         image = self.image
-        return {
-            **image.broker_configs.get("", {}),
-            **image.broker_configs.get(str(self.node_id), {}),
-        }
+        return self.config.with_dynamic(
+            image.broker_configs.get(str(self.node_id), {}),
+            cluster_default=image.broker_configs.get("", {}),
+        )
 
     def log_config(self, topic: str) -> LogConfig:
-        broker = self.config.with_dynamic(self.dynamic_broker_configs())
-        return effective_log_config(self.image.configs_of_topic(topic), broker)
+        return effective_log_config(self.image.configs_of_topic(topic), self.effective_config())
 
     def partition_log(self, topic: str, partition: int) -> PartitionLog | None:
         return self.logs.get(topic, partition)

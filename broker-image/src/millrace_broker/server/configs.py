@@ -112,16 +112,19 @@ def _describe(
             )
         return describe_topic_configs(
             broker.image.configs_of_topic(name),
-            broker.config.with_dynamic(broker.dynamic_broker_configs()),
+            broker.effective_config(),
             keys=keys,
             include_synonyms=synonyms,
             include_documentation=docs,
         )
     if rtype == BROKER_RESOURCE:
         _check_broker_name(broker, name)
+        image = broker.image
         return describe_broker_configs(
             broker.config,
-            dynamic=_dynamic_layers(broker, name),
+            dynamic=dict(image.broker_configs.get(str(broker.node_id), {})),
+            dynamic_default=dict(image.broker_configs.get("", {})),
+            cluster_default=name == "",
             keys=keys,
             include_synonyms=synonyms,
             include_documentation=docs,
@@ -130,14 +133,6 @@ def _describe(
         _check_broker_name(broker, name)
         return []
     raise _ResourceError(ErrorCode.invalid_request, f"Unsupported resource type {rtype}")
-
-
-def _dynamic_layers(broker: Broker, name: str) -> Any:
-    image = broker.image
-    return {
-        "default": dict(image.broker_configs.get("", {})),
-        "broker": dict(image.broker_configs.get(name, {})) if name else {},
-    }
 
 
 def _check_broker_name(broker: Broker, name: str) -> None:
@@ -160,7 +155,7 @@ def handle_incremental_alter_configs(broker: Broker, ctx: RequestContext, reques
     def desired(rtype: int, name: str, resource: Any) -> dict[str, str]:
         current = _current_overrides(broker, rtype, name)
         ops = [(c.name, int(c.config_operation), c.value) for c in resource.configs]
-        return apply_incremental(current, ops)
+        return apply_incremental(current, ops, resource_type=rtype)
 
     return _alter(broker, request, desired)
 
@@ -183,10 +178,14 @@ def _alter(broker: Broker, request: Any, desired_of: Any) -> Any:
                     raise _ResourceError(
                         ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist."
                     )
-                desired = validate_topic_configs(desired_of(rtype, name, resource))
+                desired = validate_topic_configs(
+                    desired_of(rtype, name, resource), broker=broker.effective_config()
+                )
             elif rtype == BROKER_RESOURCE:
                 _check_broker_name(broker, name)
-                desired = validate_dynamic_broker_configs(desired_of(rtype, name, resource))
+                desired = validate_dynamic_broker_configs(
+                    desired_of(rtype, name, resource), per_broker=bool(name)
+                )
             else:
                 raise _ResourceError(
                     ErrorCode.invalid_request, f"Unsupported resource type {rtype}"

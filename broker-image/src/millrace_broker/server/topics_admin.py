@@ -21,7 +21,7 @@ from ..metadata.controller import (
 )
 from .broker import Broker
 from .context import RequestContext
-from .kio_build import ZERO_THROTTLE, make, nested, response_class
+from .kio_build import ZERO_THROTTLE, field_names, make, nested, response_class
 
 
 def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
@@ -44,7 +44,9 @@ def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
             )
             continue
         try:
-            configs = validate_topic_configs({c.name: c.value for c in t.configs})
+            configs = validate_topic_configs(
+                {c.name: c.value for c in t.configs}, broker=broker.effective_config()
+            )
             num_partitions = t.num_partitions
             if num_partitions == -1:
                 num_partitions = broker.config.get_int("num.partitions")
@@ -93,8 +95,10 @@ def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
 
 def _created_configs(broker: Broker, result_cls: type[Any], overrides: dict[str, str]) -> Any:
     """CreateTopics v5+ returns the new topic's full config, as DescribeConfigs would."""
+    if "configs" not in field_names(result_cls):
+        return None
     config_cls = nested(result_cls, "CreatableTopicConfigs")
-    dynamic = broker.config.with_dynamic(broker.dynamic_broker_configs())
+    dynamic = broker.effective_config()
     return tuple(
         make(
             config_cls,
