@@ -1,4 +1,16 @@
-"""The consumer-group APIs this broker serves: API key -> handler, for `handlers.HANDLERS`."""
+"""The consumer-group APIs this broker serves: API key -> handler, for `handlers.HANDLERS`.
+
+Wiring (server/handlers.py and server/wiring.py belong to the lead):
+
+    # handlers.py, after the HANDLERS dict:
+    from .group_handlers import GROUP_HANDLERS
+    HANDLERS.update(GROUP_HANDLERS)
+
+    # wiring.py, optional (else both happen lazily on the first group request):
+    #   in start(), after build_broker():  install_group_coordinator(broker)
+    #   in run(), before closing the logs: await coordinator_for(running.broker).stop()
+    from .group_wiring import coordinator_for, install_group_coordinator
+"""
 
 from __future__ import annotations
 
