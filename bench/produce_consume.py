@@ -3,13 +3,19 @@
     python bench/produce_consume.py                 # both brokers, acks=1 and acks=all
     python bench/produce_consume.py --only kafka    # the reference alone
 
-For each broker in turn (never both at once): start it (Kafka: KRaft single node,
--Xmx1G -Xms1G as kafka-server-start.sh; Millrace: `millrace-broker --override ...`),
-create one single-partition topic per (acks, repeat), then in a separate client process
-(bench/loadgen.py, confluent-kafka: 1 KiB records, linger.ms=5, batch.size=64 KiB)
-produce N records and read them back. The broker's RSS is sampled from /proc every 0.2 s
-(peak) and its VmHWM read at the end. A warm-up produce precedes the measured runs so the
-JVM's JIT is not timed. With --repeat R, each figure is the median of R runs.
+Both brokers run at once but only one is under load at a time: Kafka (KRaft single node,
+-Xmx1G -Xms1G as kafka-server-start.sh) and Millrace (`millrace-broker --override ...`,
+the same single-node combined layout). After unmeasured warm-up rounds on each (Kafka's
+throughput climbs for several rounds while the JIT compiles), the measured rounds
+alternate between the brokers (kafka, millrace, then millrace, kafka, ...) so both see
+the same background load. A round, on a fresh single-partition
+topic, runs in a separate client process (bench/loadgen.py, confluent-kafka: 1 KiB
+records, linger.ms=5, batch.size=64 KiB, the given acks): a saturating produce of N
+records (MiB/s, msgs/s), a consume of them from the beginning (MiB/s), and a rate-limited
+produce (default 5000 records/s for 10 s) whose delivery-report latencies give p50/p99
+(latency at saturation only measures the client queue; it is reported separately). Each
+figure is the median over --repeat rounds. Broker RSS is sampled from /proc every 0.2 s
+(peak), VmHWM read at the end.
 
 Prints a table with Millrace/Kafka ratios and the targets (produce >= 0.5x, consume >=
 0.7x Kafka's MiB/s, Millrace RSS <= 150 MiB), and writes the same data as JSON.
@@ -88,6 +94,7 @@ def start_millrace(*, command: str, extra: list[str]) -> Iterator[RunningBroker]
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
+    failed = True
     try:
         wait_for_brokers(
             f"127.0.0.1:{port}", timeout=60, processes={"millrace-broker": (proc, log)}
@@ -96,18 +103,41 @@ def start_millrace(*, command: str, extra: list[str]) -> Iterator[RunningBroker]
         exe_path = os.readlink(f"/proc/{proc.pid}/exe")
         print(f"millrace-broker pid {proc.pid} runs {exe_path}", file=sys.stderr)
         yield RunningBroker("millrace", f"127.0.0.1:{port}", proc.pid, log)
+    except BaseException:
+        failed = True
+        raise
+    else:
+        failed = False
     finally:
-        if proc.poll() is None:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").splitlines()[-30:]
+            print(
+                f"millrace-broker exited early ({proc.returncode}):",
+                *tail,
+                sep="\n",
+                file=sys.stderr,
+            )
+        else:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=20)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if failed:
+            print(f"millrace-broker's log and data kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def create_topic(bootstrap: str, topic: str, *, partitions: int = 1, rf: int = 1) -> None:
+    try:
+        _create_topic(bootstrap, topic, partitions=partitions, rf=rf)
+    except Exception as exc:
+        raise RuntimeError(f"creating topic {topic} on {bootstrap} failed: {exc}") from exc
+
+
+def _create_topic(bootstrap: str, topic: str, *, partitions: int, rf: int) -> None:
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
@@ -131,101 +161,128 @@ def _median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def bench_broker(broker: RunningBroker, args: argparse.Namespace) -> dict[str, Any]:
-    """Warm up, then produce and consume per acks setting; RSS sampled throughout."""
-    bs = ["--bootstrap", broker.bootstrap]
-    result: dict[str, Any] = {"name": broker.name, "acks": {}}
-    with RssSampler(broker.pid, interval=0.2) as rss:
-        if args.warmup > 0:
-            create_topic(broker.bootstrap, "bench-warmup")
-            run_loadgen(
-                "produce",
-                *bs,
-                "--topic",
-                "bench-warmup",
-                "--records",
-                str(args.warmup),
-                "--size",
-                str(args.size),
-                "--acks",
-                "1",
-                time_cap=args.time_cap,
-            )
+def produce_run(
+    broker: RunningBroker,
+    topic: str,
+    args: argparse.Namespace,
+    *,
+    acks: str,
+    records: int,
+    rate: float = 0.0,
+    time_cap: float | None = None,
+) -> dict[str, Any]:
+    return run_loadgen(
+        "produce",
+        "--bootstrap",
+        broker.bootstrap,
+        "--topic",
+        topic,
+        "--records",
+        str(records),
+        "--size",
+        str(args.size),
+        "--acks",
+        acks,
+        "--rate",
+        str(rate),
+        time_cap=time_cap or args.time_cap,
+    )
+
+
+def consume_run(
+    broker: RunningBroker, topic: str, args: argparse.Namespace, *, records: int
+) -> dict[str, Any]:
+    return run_loadgen(
+        "consume",
+        "--bootstrap",
+        broker.bootstrap,
+        "--topic",
+        topic,
+        "--records",
+        str(records),
+        time_cap=args.time_cap,
+    )
+
+
+def run_round(
+    broker: RunningBroker, args: argparse.Namespace, *, acks: str, index: int, warmup: bool = False
+) -> dict[str, dict[str, Any] | None]:
+    """One round on a fresh topic: saturating produce, consume, rated produce (measured)."""
+    topic = f"bench-{'warmup' if warmup else 'acks' + acks}-{index}"
+    create_topic(broker.bootstrap, topic)
+    p = produce_run(broker, topic, args, acks=acks, records=args.records)
+    c = consume_run(broker, topic, args, records=p["acked"])
+    lat = None
+    if args.latency_rate > 0 and not warmup:
+        n = int(args.latency_rate * args.latency_seconds)
+        lat = produce_run(
+            broker,
+            topic,
+            args,
+            acks=acks,
+            records=n,
+            rate=args.latency_rate,
+            time_cap=args.latency_seconds + 30,
+        )
+    print(
+        f"  {broker.name:>12} acks={acks} "
+        + (f"warm-up {index + 1}: " if warmup else f"round {index + 1}/{args.repeat}: ")
+        + f"produce {p['mib_per_s']:.1f} MiB/s, consume {c['mib_per_s']:.1f} MiB/s"
+        + (
+            f", p50/p99 {lat['latency_ms_p50']:.1f}/{lat['latency_ms_p99']:.1f} ms "
+            f"at {args.latency_rate:.0f}/s"
+            if lat
+            else ""
+        ),
+        file=sys.stderr,
+    )
+    return {"produce": p, "consume": c, "latency": lat}
+
+
+def run_benchmark(
+    brokers: dict[str, RunningBroker], args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
+    """Warm every broker up, then run the rounds interleaved across brokers.
+
+    Interleaving (kafka, millrace, then millrace, kafka, ...) exposes both brokers to the
+    same background load on a shared machine; each figure is the median over rounds.
+    """
+    with contextlib.ExitStack() as stack:
+        rss = {n: stack.enter_context(RssSampler(b.pid, interval=0.2)) for n, b in brokers.items()}
+        for i in range(args.warmup_rounds):  # the JVM's JIT needs several rounds
+            for b in brokers.values():
+                run_round(b, args, acks="1", index=i, warmup=True)
+        rounds: dict[str, dict[str, list[dict[str, Any]]]] = {
+            n: {acks: [] for acks in args.acks} for n in brokers
+        }
         for acks in args.acks:
-            produced: list[dict[str, Any]] = []
-            consumed: list[dict[str, Any]] = []
-            latency: list[dict[str, Any]] = []
             for r in range(args.repeat):
-                topic = f"bench-acks{acks}-{r}"
-                create_topic(broker.bootstrap, topic)
-                p = run_loadgen(
-                    "produce",
-                    *bs,
-                    "--topic",
-                    topic,
-                    "--records",
-                    str(args.records),
-                    "--size",
-                    str(args.size),
-                    "--acks",
-                    acks,
-                    time_cap=args.time_cap,
-                )
-                produced.append(p)
-                c = run_loadgen(
-                    "consume",
-                    *bs,
-                    "--topic",
-                    topic,
-                    "--records",
-                    str(p["acked"]),
-                    time_cap=args.time_cap,
-                )
-                consumed.append(c)
-                if args.latency_rate > 0:
-                    lat = run_loadgen(
-                        "produce",
-                        *bs,
-                        "--topic",
-                        topic,
-                        "--records",
-                        str(int(args.latency_rate * args.latency_seconds)),
-                        "--size",
-                        str(args.size),
-                        "--acks",
-                        acks,
-                        "--rate",
-                        str(args.latency_rate),
-                        time_cap=args.latency_seconds + 30,
-                    )
-                    latency.append(lat)
-                print(
-                    f"  {broker.name} acks={acks} run {r + 1}/{args.repeat}: "
-                    f"produce {p['mib_per_s']:.1f} MiB/s, consume {c['mib_per_s']:.1f} MiB/s, "
-                    + (
-                        f"p50/p99 {lat['latency_ms_p50']:.1f}/{lat['latency_ms_p99']:.1f} ms "
-                        f"at {args.latency_rate:.0f}/s, "
-                        if latency
-                        else ""
-                    )
-                    + f"rss {rss.peak_rss_mib:.0f} MiB",
-                    file=sys.stderr,
-                )
-            result["acks"][acks] = {
-                "produce": _median_run(produced, "mib_per_s"),
-                "consume": _median_run(consumed, "mib_per_s"),
-                "latency": _median_run(latency, "latency_ms_p99") if latency else None,
-                "produce_runs": produced,
-                "consume_runs": consumed,
+                order = list(brokers) if r % 2 == 0 else list(reversed(brokers))
+                for n in order:
+                    rounds[n][acks].append(run_round(brokers[n], args, acks=acks, index=r))
+        results: dict[str, dict[str, Any]] = {}
+        for n, b in brokers.items():
+            end = read_memory(b.pid)
+            per_acks: dict[str, Any] = {}
+            for acks, rs in rounds[n].items():
+                lats = [x["latency"] for x in rs if x["latency"] is not None]
+                per_acks[acks] = {
+                    "produce": _median_run([x["produce"] for x in rs if x["produce"]], "mib_per_s"),
+                    "consume": _median_run([x["consume"] for x in rs if x["consume"]], "mib_per_s"),
+                    "latency": _median_run(lats, "latency_ms_p99") if lats else None,
+                    "rounds": rs,
+                }
+            results[n] = {
+                "name": b.name,
+                "acks": per_acks,
+                "rss": {
+                    "peak_sampled_mib": rss[n].peak_rss_mib,
+                    "vm_hwm_mib": end.hwm_mib if end else None,
+                    "end_mib": end.rss_mib if end else None,
+                    "samples": rss[n].samples,
+                },
             }
-    end = read_memory(broker.pid)
-    result["rss"] = {
-        "peak_sampled_mib": rss.peak_rss_mib,
-        "vm_hwm_mib": end.hwm_mib if end else None,
-        "end_mib": end.rss_mib if end else None,
-        "samples": rss.samples,
-    }
-    return result
+    return results
 
 
 def ratios(kafka: dict[str, Any], millrace: dict[str, Any]) -> dict[str, Any]:
@@ -327,8 +384,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--records", type=int, default=300_000, help="records per measured run")
     p.add_argument("--size", type=int, default=1024, help="record value size in bytes")
     p.add_argument("--acks", default="1,all", help="comma-separated acks settings")
-    p.add_argument("--repeat", type=int, default=1, help="runs per acks setting (median)")
-    p.add_argument("--warmup", type=int, default=50_000, help="warm-up records (0: none)")
+    p.add_argument("--repeat", type=int, default=2, help="rounds per acks setting (median)")
+    p.add_argument(
+        "--warmup-rounds",
+        type=int,
+        default=3,
+        help="unmeasured produce+consume rounds per broker first (JIT warm-up)",
+    )
     p.add_argument("--time-cap", type=float, default=90.0, help="seconds per load phase")
     p.add_argument(
         "--latency-rate",
@@ -347,23 +409,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="extra argument for millrace-broker (repeatable)",
     )
-    p.add_argument("--json", type=Path, default=Path("bench-results/produce_consume.json"))
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "produce_consume.json",
+    )
     args = p.parse_args(argv)
-    args.acks = [a.strip() for a in args.acks.split(",") if a.strip()]
+    args.acks = list(dict.fromkeys(a.strip() for a in args.acks.split(",") if a.strip()))
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results: dict[str, dict[str, Any]] = {}
-    if args.only in (None, "kafka"):
-        print("starting Apache Kafka...", file=sys.stderr)
-        with start_kafka(heap=args.kafka_heap) as broker:
-            results["kafka"] = bench_broker(broker, args)
-    if args.only in (None, "millrace"):
-        print("starting Millrace...", file=sys.stderr)
-        with start_millrace(command=args.millrace_command, extra=args.millrace_arg) as broker:
-            results["millrace"] = bench_broker(broker, args)
+    brokers: dict[str, RunningBroker] = {}
+    with contextlib.ExitStack() as stack:
+        if args.only in (None, "kafka"):
+            print("starting Apache Kafka...", file=sys.stderr)
+            brokers["kafka"] = stack.enter_context(start_kafka(heap=args.kafka_heap))
+        if args.only in (None, "millrace"):
+            print("starting Millrace...", file=sys.stderr)
+            brokers["millrace"] = stack.enter_context(
+                start_millrace(command=args.millrace_command, extra=args.millrace_arg)
+            )
+        results = run_benchmark(brokers, args)
     rat = ratios(results["kafka"], results["millrace"]) if len(results) == 2 else None
     print(render_table(results, rat))
     if rat is not None:
@@ -390,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
             "size": args.size,
             "acks": args.acks,
             "repeat": args.repeat,
-            "warmup": args.warmup,
+            "warmup_rounds": args.warmup_rounds,
             "kafka_heap": args.kafka_heap,
             "client": "confluent-kafka, linger.ms=5, batch.size=65536, 1 partition",
         },
