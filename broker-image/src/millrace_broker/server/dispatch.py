@@ -23,6 +23,7 @@ from ..protocol.framing import (
     parse_request_header,
     peek_api,
 )
+from ..protocol.structure import check_structure
 from .api_versions import handle_api_versions, unsupported_version_response
 from .broker import Broker
 from .context import RequestContext
@@ -56,6 +57,7 @@ class Dispatcher:
             raise MalformedRequest(f"unsupported version {version} of API key {api_key}")
         header = parse_request_header(frame, flexible=bool(schema.__flexible__))
         request = decode_request(schema, frame, header.size)
+        check_structure(request)
         ctx = RequestContext(
             api_key, version, correlation_id, header.client_id, listener, client_host
         )
