@@ -111,7 +111,7 @@ def produce(
 
 
 def consume(*, bootstrap: str, topic: str, records: int, time_cap: float) -> dict[str, Any]:
-    """Read partition 0 of `topic` from the beginning until `records` records or time cap."""
+    """Read every partition of `topic` from the beginning until `records` records or time cap."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer(
@@ -123,7 +123,8 @@ def consume(*, bootstrap: str, topic: str, records: int, time_cap: float) -> dic
             "enable.partition.eof": False,
         }
     )
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(partitions)])
     count = 0
     nbytes = 0
     errors = 0

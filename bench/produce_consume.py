@@ -130,19 +130,30 @@ def start_millrace(*, command: str, extra: list[str]) -> Iterator[RunningBroker]
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def create_topic(bootstrap: str, topic: str, *, partitions: int = 1, rf: int = 1) -> None:
+def create_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    partitions: int = 1,
+    rf: int = 1,
+    config: dict[str, str] | None = None,
+) -> None:
     try:
-        _create_topic(bootstrap, topic, partitions=partitions, rf=rf)
+        _create_topic(bootstrap, topic, partitions=partitions, rf=rf, config=config or {})
     except Exception as exc:
         raise RuntimeError(f"creating topic {topic} on {bootstrap} failed: {exc}") from exc
 
 
-def _create_topic(bootstrap: str, topic: str, *, partitions: int, rf: int) -> None:
+def _create_topic(
+    bootstrap: str, topic: str, *, partitions: int, rf: int, config: dict[str, str]
+) -> None:
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    futures = admin.create_topics([NewTopic(topic, partitions, rf)], operation_timeout=30)
+    futures = admin.create_topics(
+        [NewTopic(topic, partitions, rf, config=config)], operation_timeout=30
+    )
     futures[topic].result(timeout=60)
 
 
