@@ -88,8 +88,19 @@ async def start(config: BrokerConfig) -> RunningBroker:
     return RunningBroker(broker, dispatcher, servers, journal)
 
 
+def maintenance_interval_s(config: BrokerConfig) -> float:
+    """How often logs are maintained: retention checks, the cleaner and time-based flush
+    share one tick, as often as the most eager of the three asks (never below 100 ms)."""
+    interval_ms = min(
+        config.get_int("log.retention.check.interval.ms"),
+        config.get_int("log.cleaner.backoff.ms"),
+        config.get_int("log.flush.scheduler.interval.ms"),
+    )
+    return max(interval_ms, 100) / 1000
+
+
 async def maintenance_loop(broker: Broker) -> None:
-    interval_s = max(broker.config.get_int("log.retention.check.interval.ms"), 100) / 1000
+    interval_s = maintenance_interval_s(broker.config)
     while True:
         await asyncio.sleep(interval_s)
         try:
@@ -99,6 +110,8 @@ async def maintenance_loop(broker: Broker) -> None:
 
 
 async def run(config: BrokerConfig) -> None:
+    for key in config.ignored_settings():
+        log.warning("%s is accepted for compatibility but has no effect in Millrace", key)
     running = await start(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
