@@ -452,7 +452,7 @@ def test_describe_and_list() -> None:
     assert d.state == "Stable" and d.protocol_name == "range" and d.protocol_type == "consumer"
     assert {m.member_id: m.assignment for m in d.members} == {a: a.encode(), b: b.encode()}
     assert h.mgr.describe("missing").error is E.group_id_not_found
-    assert h.mgr.list_groups(set()) == [("g", "consumer", "Stable")]
+    assert h.mgr.list_groups(set()) == [("g", "consumer", "Stable", "classic")]
     assert h.mgr.list_groups({"empty"}) == []
 
 

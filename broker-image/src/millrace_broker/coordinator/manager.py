@@ -24,8 +24,12 @@ from dataclasses import dataclass, field
 
 from kio.schema.errors import ErrorCode
 
+from .consumer_group import CgConfig, ConsumerGroup
+from .consumer_group import decode_value as decode_consumer_group
+from .consumer_group import encode_key as encode_consumer_group_key
 from .group import ClassicGroup, GroupError, GroupState, Member, OffsetEntry
 from .records import (
+    ConsumerGroupKey,
     GroupKey,
     GroupValue,
     MemberValue,
@@ -110,6 +114,8 @@ class GroupManager:
     persist: Persist
     groups: dict[str, ClassicGroup] = field(default_factory=dict)
     replies: list[Reply] = field(default_factory=list)
+    cg_config: CgConfig = field(default_factory=CgConfig)
+    consumer_groups: dict[str, ConsumerGroup] = field(default_factory=dict)
 
     # -- shared helpers ------------------------------------------------------------------
 
@@ -159,6 +165,12 @@ class GroupManager:
     def replay(self, key_bytes: bytes, value_bytes: bytes | None) -> None:
         """Apply one `__consumer_offsets` record (later records win, as after compaction)."""
         key = decode_key(key_bytes)
+        if isinstance(key, ConsumerGroupKey):
+            if value_bytes is None:
+                self.consumer_groups.pop(key.group, None)
+            else:
+                self.consumer_groups[key.group] = decode_consumer_group(key.group, value_bytes)
+            return
         group = self.groups.get(key.group)
         if isinstance(key, OffsetKey):
             if value_bytes is None:
@@ -201,6 +213,10 @@ class GroupManager:
         for group in self.groups.values():
             for member in group.members.values():
                 member.heartbeat_deadline = now_ms + member.session_timeout_ms
+        for cg in self.consumer_groups.values():
+            for cm in cg.members.values():
+                cm.session_deadline = now_ms + self.cg_config.session_timeout_ms
+                cm.rebalance_deadline = None
 
     def unload(self, partition_filter: Callable[[str], bool]) -> None:
         """Forget the groups of partitions this broker no longer leads."""
@@ -214,7 +230,7 @@ class GroupManager:
 
     def describe(self, group_id: str) -> GroupDescription:
         group = self.group(group_id)
-        if group is None:
+        if group is None or group_id in self.consumer_groups:
             return GroupDescription(group_id, GroupState.DEAD.value, "", "", (),
                                     ErrorCode.group_id_not_found)
         stable = group.state is GroupState.STABLE
@@ -227,32 +243,50 @@ class GroupManager:
         return GroupDescription(group_id, group.state.value, group.protocol_type or "",
                                 (group.protocol_name or "") if stable else "", members)
 
-    def list_groups(self, states: set[str]) -> list[tuple[str, str, str]]:
-        """(group id, protocol type, state) for groups whose state is in `states` (lower case)."""
+    def list_groups(self, states: set[str]) -> list[tuple[str, str, str, str]]:
+        """(group id, protocol type, state, type) of the groups whose state is in `states`
+        (lower case; empty = all)."""
         out = []
+        for cg in self.consumer_groups.values():
+            state = cg.state()
+            if not states or state.lower() in states:
+                out.append((cg.group_id, "consumer", state, "consumer"))
         for group in self.groups.values():
-            if group.state is GroupState.DEAD:
+            if group.state is GroupState.DEAD or group.group_id in self.consumer_groups:
                 continue
             if states and group.state.value.lower() not in states:
                 continue
-            out.append((group.group_id, group.protocol_type or "", group.state.value))
+            out.append((group.group_id, group.protocol_type or "", group.state.value, "classic"))
         return out
+
+    def store_consumer_group(self, cg: ConsumerGroup) -> None:
+        from .consumer_group import encode_value
+
+        self.persist(cg.group_id, [(encode_consumer_group_key(cg.group_id), encode_value(cg))])
 
     def delete_group(self, group_id: str, now_ms: int) -> ErrorCode:
         group = self.group(group_id)
-        if group is None:
+        cg = self.consumer_groups.get(group_id)
+        if group is None and cg is None:
             return ErrorCode.group_id_not_found
-        if group.state is not GroupState.EMPTY:
+        if (group is not None and group.state is not GroupState.EMPTY) or (
+                cg is not None and cg.members):
             return ErrorCode.non_empty_group
         from .offsets import offset_tombstone
 
-        records: list[RecordPair] = [offset_tombstone(group_id, t, p) for t, p in group.offsets]
-        records.append((encode_group_key(GroupKey(group_id)), None))
+        records: list[RecordPair] = []
+        if group is not None:
+            records += [offset_tombstone(group_id, t, p) for t, p in group.offsets]
+            records.append((encode_group_key(GroupKey(group_id)), None))
+        if cg is not None:
+            records.append((encode_consumer_group_key(group_id), None))
         try:
             self.persist(group_id, records)
         except PersistError as exc:
             return exc.error_code
-        self.drop_group(group, now_ms)
+        if group is not None:
+            self.drop_group(group, now_ms)
+        self.consumer_groups.pop(group_id, None)
         return ErrorCode.none
 
 

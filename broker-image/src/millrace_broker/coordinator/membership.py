@@ -61,6 +61,10 @@ def join(mgr: GroupManager, req: JoinRequest, token: int, now: int) -> None:
     if not cfg.min_session_timeout_ms <= req.session_timeout_ms <= cfg.max_session_timeout_ms:
         mgr.reply(token, JoinResult(E.invalid_session_timeout, req.member_id))
         return
+    modern = mgr.consumer_groups.get(req.group_id)
+    if modern is not None and modern.members:
+        mgr.reply(token, JoinResult(E.inconsistent_group_protocol, req.member_id))
+        return
     unknown = req.member_id == ""
     group = mgr.group(req.group_id)
     if group is None:

@@ -10,9 +10,13 @@ REBALANCE_IN_PROGRESS. Per partition: unknown topics and metadata beyond
 `__consumer_offsets` first, then become visible.
 
 Retention (`offsets.retention.minutes`): an Empty group's offsets expire that long after
-the group became empty; a simple group's (no members ever) that long after each commit;
-a Stable consumer group's offsets of topics it no longer subscribes to, that long after
-their commit. A group left Empty with no offsets is deleted.
+the group became empty; a simple group's (no members ever) and an empty KIP-848 group's
+that long after each commit; a Stable consumer group's offsets of topics it no longer
+subscribes to, that long after their commit; an active KIP-848 group keeps all. A group
+left Empty with no offsets is deleted.
+
+KIP-848 groups validate commits by member epoch: an unknown member is UNKNOWN_MEMBER_ID,
+an older epoch STALE_MEMBER_EPOCH, a newer one FENCED_MEMBER_EPOCH.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
+from .consumer_group import ConsumerGroup
 from .group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, GroupError, GroupState, OffsetEntry
 from .manager import GroupManager, PersistError, RecordPair
 from .records import (
@@ -65,6 +70,16 @@ def _validate_commit(group: ClassicGroup, member_id: str, instance_id: str | Non
         raise GroupError(E.rebalance_in_progress, "the group is completing a rebalance")
 
 
+def _validate_consumer_group_commit(cg: ConsumerGroup, member_id: str, epoch: int) -> None:
+    member = cg.members.get(member_id)
+    if member is None:
+        raise GroupError(E.unknown_member_id, f"member {member_id!r} is not in the group")
+    if epoch > member.epoch:
+        raise GroupError(E.fenced_member_epoch, f"epoch {epoch} is ahead of the member's")
+    if epoch < member.epoch:
+        raise GroupError(E.stale_member_epoch, f"epoch {epoch} is behind the member's")
+
+
 def commit(
     mgr: GroupManager, *, group_id: str, member_id: str, instance_id: str | None,
     generation: int, partitions: list[CommitPartition],
@@ -76,7 +91,13 @@ def commit(
     group = mgr.group(group_id)
     created = False
     try:
-        if group is None:
+        cg = mgr.consumer_groups.get(group_id)
+        if cg is not None and (cg.members or generation >= 0 or member_id):
+            _validate_consumer_group_commit(cg, member_id, generation)
+            if group is None:
+                group = mgr.get_or_create(group_id, now)
+                created = True
+        elif group is None:
             if generation >= 0:
                 raise GroupError(E.group_id_not_found if api_version >= 9
                                  else E.illegal_generation, f"group {group_id} does not exist")
@@ -163,6 +184,9 @@ def expire_offsets(mgr: GroupManager, now: int) -> int:
     retention = mgr.config.offsets_retention_ms
     expired_total = 0
     for group in list(mgr.groups.values()):
+        cg = mgr.consumer_groups.get(group.group_id)
+        if cg is not None and cg.members:
+            continue  # an active KIP-848 group keeps its offsets
         base = _expiration_base(group)
         if base is None:
             continue

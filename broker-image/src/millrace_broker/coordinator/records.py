@@ -16,6 +16,9 @@ Every field is big-endian, strings are int16-length-prefixed UTF-8 (-1 = null), 
 int32-length-prefixed. A null value is a tombstone. Older value versions (offset v1/v2,
 group v0-v2) are read too, so a log written by Kafka replays here.
 
+KIP-848 consumer groups are stored as one snapshot per group under Millrace's own key
+version 1000 (see `consumer_group.py`).
+
 The group -> partition mapping is Kafka's: abs(javaHashCode(group)) % partitions.
 """
 
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 OFFSET_KEY_VERSION = 1
 GROUP_KEY_VERSION = 2
 OFFSET_VALUE_VERSION = 3
+CONSUMER_GROUP_KEY_VERSION = 1000  # Millrace's own (Kafka's KIP-848 records use 3-8)
 GROUP_VALUE_VERSION = 3
 
 
@@ -58,6 +62,13 @@ class OffsetKey:
 
 @dataclass(frozen=True, slots=True)
 class GroupKey:
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupKey:
+    """Millrace's snapshot of a KIP-848 consumer group (key version 1000)."""
+
     group: str
 
 
@@ -180,13 +191,15 @@ class _Reader:
         return raw
 
 
-def decode_key(data: bytes) -> OffsetKey | GroupKey:
+def decode_key(data: bytes) -> OffsetKey | GroupKey | ConsumerGroupKey:
     r = _Reader(data)
     version = r.take(">h")
     if version in (0, 1):
         return OffsetKey(r.required(), r.required(), r.take(">i"))
     if version == 2:
         return GroupKey(r.required())
+    if version == CONSUMER_GROUP_KEY_VERSION:
+        return ConsumerGroupKey(r.required())
     raise RecordFormatError(f"unknown __consumer_offsets key version {version}")
 
 

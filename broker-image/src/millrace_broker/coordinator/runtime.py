@@ -25,7 +25,7 @@ from typing import Protocol
 from kio.schema.errors import ErrorCode
 
 from ..storage.records import Record, build_batch, decode_batch
-from . import membership, offsets
+from . import consumer_group, membership, offsets
 from .manager import GroupConfig, GroupManager, JoinResult, PersistError, RecordPair, SyncResult
 from .records import RecordFormatError, partition_for
 
@@ -127,7 +127,10 @@ class GroupCoordinator:
                 self.tick(now)
             except Exception:
                 log.exception("group coordinator timer tick failed; continuing")
-            deadline = membership.next_deadline(self.manager)
+            deadlines = [d for d in (membership.next_deadline(self.manager),
+                                     consumer_group.next_deadline(self.manager.consumer_groups))
+                         if d is not None]
+            deadline = min(deadlines, default=None)
             wait_s = MAX_TIMER_SLEEP_S
             if deadline is not None:
                 wait_s = min(max((deadline - now) / 1000, 0.002), MAX_TIMER_SLEEP_S)
@@ -137,6 +140,8 @@ class GroupCoordinator:
 
     def tick(self, now: int) -> None:
         membership.tick(self.manager, now)
+        for group_id in consumer_group.tick(self.manager.consumer_groups, now):
+            self._store_consumer_group(group_id)
         if now >= self._next_retention_ms:
             self._next_retention_ms = now + self.retention_check_interval_ms
             expired = offsets.expire_offsets(self.manager, now)
@@ -229,6 +234,36 @@ class GroupCoordinator:
                                 api_version=api_version, now=self.clock_ms())
         self._deliver()
         return result
+
+    def consumer_heartbeat(
+        self, request: consumer_group.CgHeartbeat, partition_count: consumer_group.PartitionCount
+    ) -> consumer_group.CgResult:
+        """One KIP-848 ConsumerGroupHeartbeat; the group is persisted when it changed."""
+        mgr = self.manager
+        classic = mgr.group(request.group_id)
+        if classic is not None and (classic.members or classic.protocol_type) and (
+                request.group_id not in mgr.consumer_groups):
+            return consumer_group.CgResult(
+                ErrorCode.group_id_not_found,
+                message=f"Group {request.group_id} is not a consumer group.")
+        existing = mgr.consumer_groups.get(request.group_id)
+        before = consumer_group.encode_value(existing) if existing is not None else None
+        result = consumer_group.heartbeat(mgr.consumer_groups, mgr.cg_config, request,
+                                          partition_count, self.clock_ms())
+        group = mgr.consumer_groups.get(request.group_id)
+        if group is not None and consumer_group.encode_value(group) != before:
+            try:
+                mgr.store_consumer_group(group)
+            except PersistError as exc:
+                return consumer_group.CgResult(exc.error_code, message=str(exc))
+        self._deliver()
+        return result
+
+    def _store_consumer_group(self, group_id: str) -> None:
+        group = self.manager.consumer_groups.get(group_id)
+        if group is not None:
+            with contextlib.suppress(PersistError):
+                self.manager.store_consumer_group(group)
 
     def delete_groups(self, group_ids: list[str]) -> list[ErrorCode]:
         out = [self.manager.delete_group(g, self.clock_ms()) for g in group_ids]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 
+from .consumer_groups import handle_consumer_group_describe, handle_consumer_group_heartbeat
 from .dispatch import Handler
 from .group_offsets import handle_offset_commit, handle_offset_delete, handle_offset_fetch
 from .groups import (
@@ -41,6 +42,8 @@ GROUP_HANDLERS: dict[int, Handler] = {
     16: handle_list_groups,
     42: handle_delete_groups,
     47: handle_offset_delete,
+    68: handle_consumer_group_heartbeat,
+    69: handle_consumer_group_describe,
 }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from kio.schema.errors import ErrorCode
 
+from ..coordinator.consumer_group import CgConfig
 from ..coordinator.manager import GroupConfig
 from ..coordinator.runtime import GroupCoordinator
 from ..metadata.controller import ControllerError, NewTopic, plan_create_topic
@@ -97,6 +98,13 @@ def install_group_coordinator(broker: Broker) -> GroupCoordinator:
         log=BrokerOffsetsLog(broker),
         clock_ms=broker.clock_ms,
         retention_check_interval_ms=broker.config.get_int("offsets.retention.check.interval.ms"),
+    )
+    c = broker.config
+    coordinator.manager.cg_config = CgConfig(
+        session_timeout_ms=c.get_int("group.consumer.session.timeout.ms"),
+        heartbeat_interval_ms=c.get_int("group.consumer.heartbeat.interval.ms"),
+        max_size=c.get_int("group.consumer.max.size"),
+        assignors=tuple(c.get_list("group.consumer.assignors")) or ("uniform", "range"),
     )
     _COORDINATORS[broker] = coordinator
     if OFFSETS_TOPIC in broker.image.topics:

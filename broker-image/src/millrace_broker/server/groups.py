@@ -302,12 +302,9 @@ def handle_list_groups(broker: Broker, ctx: RequestContext, request: Any) -> Any
         return make(cls, throttle_time=ZERO_THROTTLE, error_code=ErrorCode.none, groups=())
     states = {s.lower() for s in getattr(request, "states_filter", ())}
     types = {t.lower() for t in getattr(request, "types_filter", ())}
-    groups = []
-    if not types or "classic" in types:
-        groups = [
-            make(listed_cls, group_id=g, protocol_type=t, group_state=s, group_type="classic")
-            for g, t, s in coordinator.manager.list_groups(states)
-        ]
+    groups = [make(listed_cls, group_id=g, protocol_type=t, group_state=s, group_type=k)
+              for g, t, s, k in coordinator.manager.list_groups(states)
+              if not types or k in types]
     return make(cls, throttle_time=ZERO_THROTTLE, error_code=ErrorCode.none, groups=tuple(groups))
 
 
