@@ -6,6 +6,7 @@ Real API server, scheduler, kube-proxy, CoreDNS, local-path PVCs, and nodes that
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from typing import Any
 
@@ -77,6 +78,11 @@ def client_pod(ns: Kubectl, name: str = "client", **spec: Any) -> str:
     ns.apply(pod(name, {"containers": [container("c", ["sleep", "infinity"])], **spec}))
     ns.wait_pods_ready(f"app={name}", 1)
     return name
+
+
+def _resolved_to(ip: str, result: tuple[int, str]) -> bool:
+    status, out = result
+    return status == 0 and out.split()[:1] == [ip]
 
 
 def node_zones(kube: Kubectl) -> dict[str, str]:
@@ -191,15 +197,18 @@ def test_headless_service_pod_dns_names_resolve(namespace: Kubectl) -> None:
     }
     client = client_pod(namespace)
     ns = namespace.namespace
+
+    def resolve(fqdn: str) -> tuple[int, str]:
+        return namespace.exec_status(client, "getent", "hosts", fqdn)
+
     for name, ip in pods.items():
         fqdn = f"{name}.db.{ns}.svc.cluster.local"
-        out = wait_for(
-            lambda fqdn=fqdn: namespace.exec_status(client, "getent", "hosts", fqdn),
-            lambda r, ip=ip: r[0] == 0 and r[1].split()[0] == ip,
+        wait_for(
+            functools.partial(resolve, fqdn),
+            functools.partial(_resolved_to, ip),
             timeout=60,
             what=f"{fqdn} -> {ip}",
         )
-        assert out[1].split()[0] == ip
     # and the short form through the search path
     status, out = namespace.exec_status(client, "getent", "hosts", "db-0.db")
     assert status == 0 and out.split()[0] == pods["db-0"], out
