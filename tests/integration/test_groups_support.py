@@ -32,6 +32,11 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 from support_broker import BrokerProcess, free_port
 
 FAST_GROUPS = ["group.initial.rebalance.delay.ms=0"]
+# KIP-848 groups: the broker owns session and heartbeat timing; shorten them for tests.
+FAST_CONSUMER_GROUPS = [
+    "group.consumer.min.session.timeout.ms=6000", "group.consumer.session.timeout.ms=6000",
+    "group.consumer.min.heartbeat.interval.ms=500", "group.consumer.heartbeat.interval.ms=500",
+]
 
 
 def _groups_merged() -> bool:
@@ -86,9 +91,11 @@ DEADLINE = time.time() + 240
 
 if kind == "confluent":
     from confluent_kafka import Consumer, KafkaException
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                  "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, **conf})
+    base = {"bootstrap.servers": bootstrap, "group.id": group,
+            "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    if conf.get("group.protocol") != "consumer":  # KIP-848: the broker sets the timeouts
+        base.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+    c = Consumer({**base, **conf})
     c.subscribe([topic],
                 on_assign=lambda c, ps: out(ev="assign", parts=[p.partition for p in ps]),
                 on_revoke=lambda c, ps: out(ev="revoke", parts=[p.partition for p in ps]),
