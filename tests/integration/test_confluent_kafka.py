@@ -182,3 +182,17 @@ def test_auto_created_topic_on_produce(broker: BrokerProcess) -> None:
     topic = unique_topic("auto")
     produce_all(broker.bootstrap, topic, [b"a", b"b"])
     assert [m.value() for m in consume_n(broker.bootstrap, topic, 2)] == [b"a", b"b"]
+
+
+def test_topic_compression_type_recompresses_batches(broker: BrokerProcess) -> None:
+    """compression.type=gzip on the topic: uncompressed batches are stored gzip'd (the
+    broker converts), and consumers read the same records."""
+    topic = unique_topic("convert")
+    create_topic(broker.bootstrap, topic, config={"compression.type": "gzip"})
+    values = [b"abc" * 100 for _ in range(50)]
+    produce_all(broker.bootstrap, topic, values, compression_type="none", linger_ms=20)
+    assert [m.value() for m in consume_n(broker.bootstrap, topic, 50)] == values
+    segment = next(broker.data_dir.glob(f"{topic}-0/*.log")).read_bytes()
+    attributes = int.from_bytes(segment[21:23], "big")
+    assert attributes & 0x7 == 1  # the first stored batch is gzip
+    assert len(segment) < sum(len(v) for v in values)
