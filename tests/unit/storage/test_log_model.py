@@ -46,7 +46,10 @@ class LogModel(RuleBasedStateMachine):
     @rule(n=st.integers(1, 6), size=st.integers(0, 120), codec=st.integers(0, 4),
           idempotent=st.booleans())
     def append(self, n: int, size: int, codec: int, idempotent: bool) -> None:
-        kw = {"producer_id": 1, "producer_epoch": 0, "base_sequence": self.seq} if idempotent else {}
+        kw = (
+            {"producer_id": 1, "producer_epoch": 0, "base_sequence": self.seq}
+            if idempotent else {}
+        )
         raw = simple_batch(n, size=size, codec=codec, **kw)  # type: ignore[arg-type]
         result = self.log.append_as_leader(raw, leader_epoch=0, now_ms=T0)
         assert not result.duplicate
