@@ -244,7 +244,8 @@ def _refresh_target(group: ConsumerGroup, cfg: CgConfig, counts_of: PartitionCou
               if (c := counts_of(t)) is not None and c > 0}
     if counts != group.partition_counts:
         group.partition_counts = counts
-        group.epoch += 1
+        if group.epoch == group.assignment_epoch:  # else already due for a new target
+            group.epoch += 1
     if group.epoch == group.assignment_epoch:
         return
     wanted = [m.server_assignor for m in group.members.values() if m.server_assignor]
