@@ -85,11 +85,15 @@ class Cluster:
         self.seed = seed
         self.trace_messages = trace_messages
         self.rng = random.Random(seed)
-        self.faults = faults or FaultConfig()
+        self.faults = faults or FaultConfig(
+            loss=self.rng.choice([0.0, 0.05, 0.15]),
+            duplicate=self.rng.choice([0.0, 0.03, 0.1]),
+            max_delay_ms=self.rng.choice([10, 40, 150]),
+        )
         self.now = 0
         self.seq = 0
         self.queue: list[tuple[int, int, str, Any]] = []
-        n_nodes = n_nodes or self.rng.choice([1, 3, 3, 4, 5])
+        n_nodes = n_nodes or self.rng.choice([1, 2, 3, 3, 4, 5, 6])
         n_voters = n_voters or self.rng.randint(1, n_nodes)
         ids = list(range(1, n_nodes + 1))
         self.bootstrap_voters = VoterSet.from_keys(
