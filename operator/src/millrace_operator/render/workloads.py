@@ -86,9 +86,16 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
             "timeoutSeconds": 4,
             "failureThreshold": 3,
         },
+        # Log recovery may take long: the startup probe allows an hour before liveness
+        # applies, so a recovering broker is never killed for being slow.
+        "startupProbe": {
+            "exec": {"command": [*PROBE, "alive", config_file]},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 360,
+        },
         "livenessProbe": {
             "exec": {"command": [*PROBE, "alive", config_file]},
-            "initialDelaySeconds": 30,
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 6,

@@ -1,0 +1,44 @@
+"""Operator start-up and clean-up: settings, API client, HTTP endpoints."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from millrace_operator.handlers.runtime import RUNTIME, AnyLogger
+from millrace_operator.kubeapi import KubeApi
+from millrace_operator.settings import SETTINGS
+
+
+@kopf.on.startup()
+async def configure(*, settings: kopf.OperatorSettings, logger: AnyLogger, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="millrace.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="millrace.io", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.posting.reporting_component = "millrace-operator"
+    settings.watching.server_timeout = 300
+    settings.peering.mandatory = bool(SETTINGS.peering)
+    settings.peering.clusterwide = not SETTINGS.namespaces
+    if SETTINGS.peering:
+        settings.peering.name = SETTINGS.peering
+    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
+        settings=settings
+    )
+    if info is None:
+        raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor kubeconfig")
+    RUNTIME.api = await KubeApi(info).__aenter__()
+    await RUNTIME.http.start(SETTINGS.http_port)
+    RUNTIME.http.ready = True
+    logger.info("millrace operator started (namespaces: %s)", SETTINGS.namespaces or "all")
+
+
+@kopf.on.cleanup()
+async def shutdown(**_: Any) -> None:
+    RUNTIME.http.ready = False
+    if RUNTIME.api is not None:
+        await RUNTIME.api.__aexit__(None, None, None)
+    await RUNTIME.http.stop()

@@ -1,0 +1,27 @@
+"""What a reconcile pass returns, and how it reaches the brokers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from millrace_operator.kafkaclient import KafkaConnection
+
+KafkaConnector = Callable[[str], KafkaConnection]
+
+
+def connect_bootstrap(bootstrap: str) -> KafkaConnection:
+    """A connection to `host:port` (the Cluster's bootstrap Service)."""
+    host, _, port = bootstrap.rpartition(":")
+    return KafkaConnection(host, int(port))
+
+
+@dataclass
+class Outcome:
+    """The result of a pass: the new status (camelCase dict), the step, and Events."""
+
+    status: dict[str, Any]
+    step: object | None
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, msg)
+    retry_after: float | None = None  # ask to be called again sooner than the timer
