@@ -9,6 +9,7 @@ from .configs import (
 )
 from .dispatch import Handler
 from .fetch import handle_fetch
+from .group_handlers import GROUP_HANDLERS
 from .list_offsets import handle_list_offsets
 from .metadata_api import handle_metadata
 from .produce import handle_produce
@@ -29,4 +30,5 @@ HANDLERS: dict[int, Handler] = {
     37: handle_create_partitions,
     44: handle_incremental_alter_configs,
     60: handle_describe_cluster,
+    **GROUP_HANDLERS,
 }
