@@ -14,10 +14,10 @@ from millrace_operator.settings import Settings
 
 def test_handlers_are_registered() -> None:
     registry = kopf.get_default_registry()
-    plurals = {r.plural for r in registry._changing.resources}
-    assert {"clusters", "topics"} <= plurals
-    timers = {r.plural for r in registry._spawning.resources}
-    assert {"clusters", "topics"} <= timers
+    changing = [h.selector.any_name for h in registry._changing.get_all_handlers()]
+    assert sorted(changing) == ["clusters"] * 4 + ["topics"] * 4  # create/update/resume/delete
+    timers = sorted(h.selector.any_name for h in registry._spawning.get_all_handlers())
+    assert timers == ["clusters", "topics"]
 
 
 def test_settings_from_env() -> None:
