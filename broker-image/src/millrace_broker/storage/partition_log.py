@@ -46,6 +46,7 @@ from millrace_broker.storage.checkpoint import (
 )
 from millrace_broker.storage.compression import codec_for
 from millrace_broker.storage.errors import StorageError
+from millrace_broker.storage.leader_epochs import LeaderEpochCache
 from millrace_broker.storage.log_config import LogConfig
 from millrace_broker.storage.log_loader import (
     load_segments,
@@ -97,6 +98,7 @@ class PartitionLog:
         self.last_flush_ms = now_ms
         self._dirty: dict[int, LogSegment] = {}
         self.closed = False
+        self.epochs = LeaderEpochCache(None)  # replaced by open(); replication's epoch cache
         self._apply_config(config)
 
     def _apply_config(self, config: LogConfig) -> None:
@@ -121,6 +123,12 @@ class PartitionLog:
         producers = ProducerStateManager(directory)
         replayed = rebuild_producer_state(producers, segments, end)
         self = cls(directory, config, segments, producers, log_start, now_ms=now_ms)
+        self.epochs = LeaderEpochCache.load(directory) or LeaderEpochCache.rebuild(
+            directory,
+            ((h.partition_leader_epoch, h.base_offset) for s in segments
+             for _, h in s.iter_batches()),
+        )
+        self.epochs.truncate_from_end(end)
         (directory / CLEAN_SHUTDOWN_FILE).unlink(missing_ok=True)
         if not loaded.clean:
             write_offset(directory / RECOVERY_POINT_FILE, end)
@@ -213,6 +221,7 @@ class PartitionLog:
                 header.partition_leader_epoch = leader_epoch
             headers.append(header)
         self._write(buf, headers, now_ms)
+        self.epochs.assign(leader_epoch, bases[0])
         self.producers.apply_staged(staged, next_offset)
         return AppendResult(
             bases[0], next_offset - 1, now_ms if log_append else -1, self.log_start_offset,
@@ -245,6 +254,7 @@ class PartitionLog:
             self._replace_empty_active(headers[0].base_offset, now_ms)
         self._write(records, headers, now_ms)
         for header in headers:
+            self.epochs.assign(header.partition_leader_epoch, header.base_offset)
             self.producers.replay(header)
         return self.log_end_offset
 
@@ -350,6 +360,7 @@ class PartitionLog:
     def _set_log_start(self, offset: int) -> None:
         self.log_start_offset = offset
         write_offset(self.directory / LOG_START_OFFSET_FILE, offset)
+        self.epochs.truncate_from_start(offset)
         self.producers.truncate_head(offset)
 
     def _delete_segments(self, victims: list[LogSegment], now_ms: int) -> int:
@@ -393,6 +404,7 @@ class PartitionLog:
             self.active.truncate_to(offset)
         if self.log_start_offset > self.log_end_offset:
             self._set_log_start(self.log_end_offset)
+        self.epochs.truncate_from_end(self.log_end_offset)
         self.producers.delete_snapshots_above(self.log_end_offset)
         rebuild_producer_state(self.producers, self.segments, self.log_end_offset)
         end = self.log_end_offset
