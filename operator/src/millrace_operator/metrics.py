@@ -70,6 +70,10 @@ class HttpEndpoints:
         self.ready = False
         self._runner: web.AppRunner | None = None
 
+    @property
+    def started(self) -> bool:
+        return self._runner is not None
+
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -25,13 +25,14 @@ async def configure(*, settings: kopf.OperatorSettings, logger: AnyLogger, **_: 
     settings.peering.clusterwide = not SETTINGS.namespaces
     if SETTINGS.peering:
         settings.peering.name = SETTINGS.peering
+    if not RUNTIME.http.started:  # liveness answers even while the API is unreachable
+        await RUNTIME.http.start(SETTINGS.http_port)
     info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
         settings=settings
     )
     if info is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor kubeconfig")
     RUNTIME.api = await KubeApi(info).__aenter__()
-    await RUNTIME.http.start(SETTINGS.http_port)
     RUNTIME.http.ready = True
     logger.info("millrace operator started (namespaces: %s)", SETTINGS.namespaces or "all")
 
