@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from kio.schema.errors import ErrorCode
 
@@ -42,7 +43,15 @@ from .records import (
 )
 
 RecordPair = tuple[bytes, bytes | None]
-Persist = Callable[[str, Sequence[RecordPair]], None]
+
+
+class Persist(Protocol):
+    """Append records to the group's `__consumer_offsets` partition; `producer` (id,
+    epoch) makes the batch transactional (TxnOffsetCommit). Raises PersistError."""
+
+    def __call__(self, group_id: str, records: Sequence[RecordPair],
+                 producer: tuple[int, int] | None = None) -> None: ...
+
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
 
 
@@ -116,6 +125,9 @@ class GroupManager:
     replies: list[Reply] = field(default_factory=list)
     cg_config: CgConfig = field(default_factory=CgConfig)
     consumer_groups: dict[str, ConsumerGroup] = field(default_factory=dict)
+    # Offsets committed inside open transactions: producer id -> group -> partition -> entry
+    pending_txn: dict[int, dict[str, dict[tuple[str, int], OffsetEntry]]] = field(
+        default_factory=dict)
 
     # -- shared helpers ------------------------------------------------------------------
 
@@ -208,6 +220,36 @@ class GroupManager:
         fresh.state = GroupState.STABLE if fresh.members else GroupState.EMPTY
         fresh.previous_state = fresh.state
         self.groups[key.group] = fresh
+
+    def replay_transactional(self, producer_id: int, key_bytes: bytes,
+                             value_bytes: bytes | None) -> None:
+        """An offset written by TxnOffsetCommit: pending until its transaction's marker."""
+        key = decode_key(key_bytes)
+        if not isinstance(key, OffsetKey) or value_bytes is None:
+            return
+        v = decode_offset_value(value_bytes)
+        self.pending_txn.setdefault(producer_id, {}).setdefault(key.group, {})[
+            (key.topic, key.partition)] = OffsetEntry(v.offset, v.leader_epoch, v.metadata,
+                                                      v.commit_timestamp)
+
+    def complete_txn(self, producer_id: int, commit: bool,
+                     in_partition: Callable[[str], bool]) -> None:
+        """A transaction marker: publish (commit) or drop (abort) the producer's pending
+        offsets of the groups that live in the marker's partition."""
+        by_group = self.pending_txn.get(producer_id, {})
+        for group_id in [g for g in by_group if in_partition(g)]:
+            entries = by_group.pop(group_id)
+            if commit:
+                group = self.groups.get(group_id)
+                if group is None or group.state is GroupState.DEAD:
+                    group = self.groups[group_id] = ClassicGroup(group_id)
+                group.offsets.update(entries)
+        if not by_group:
+            self.pending_txn.pop(producer_id, None)
+
+    def has_pending_txn(self, group_id: str, topic: str, partition: int) -> bool:
+        return any((topic, partition) in groups.get(group_id, {})
+                   for groups in self.pending_txn.values())
 
     def finish_load(self, now_ms: int) -> None:
         for group in self.groups.values():

@@ -137,6 +137,51 @@ def commit(
     return errors
 
 
+def txn_commit(
+    mgr: GroupManager, *, group_id: str, producer_id: int, producer_epoch: int,
+    member_id: str, instance_id: str | None, generation: int,
+    partitions: list[CommitPartition], partition_exists: Callable[[str, int], bool], now: int,
+) -> list[ErrorCode]:
+    """TxnOffsetCommit: offsets become visible when the transaction commits."""
+    if not group_id:
+        return [E.invalid_group_id] * len(partitions)
+    try:
+        cg = mgr.consumer_groups.get(group_id)
+        group = mgr.group(group_id)
+        if cg is not None and cg.members and (member_id or generation >= 0):
+            _validate_consumer_group_commit(cg, member_id, generation)
+        elif group is not None and (generation >= 0 or member_id or instance_id is not None):
+            group.validate_member(member_id, instance_id)
+            if generation != group.generation:
+                raise GroupError(E.illegal_generation, "stale generation")
+    except GroupError as exc:
+        return [exc.error_code] * len(partitions)
+    errors: list[ErrorCode] = []
+    records: list[RecordPair] = []
+    accepted: list[tuple[tuple[str, int], OffsetEntry]] = []
+    for p in partitions:
+        metadata = p.metadata or ""
+        if not partition_exists(p.topic, p.partition):
+            errors.append(E.unknown_topic_or_partition)
+        elif len(metadata.encode()) > mgr.config.offset_metadata_max_bytes:
+            errors.append(E.offset_metadata_too_large)
+        else:
+            records.append((encode_offset_key(OffsetKey(group_id, p.topic, p.partition)),
+                            encode_offset_value(OffsetValue(p.offset, p.leader_epoch, metadata,
+                                                            now))))
+            accepted.append(((p.topic, p.partition),
+                             OffsetEntry(p.offset, p.leader_epoch, metadata, now)))
+            errors.append(E.none)
+    if records:
+        try:
+            mgr.persist(group_id, records, producer=(producer_id, producer_epoch))
+        except PersistError as exc:
+            return [exc.error_code if e is E.none else e for e in errors]
+    pending = mgr.pending_txn.setdefault(producer_id, {}).setdefault(group_id, {})
+    pending.update(accepted)
+    return errors
+
+
 def fetch(
     mgr: GroupManager, group_id: str, topics: list[tuple[str, list[int]]] | None
 ) -> list[tuple[str, int, OffsetEntry | None]]:

@@ -31,6 +31,16 @@ from .records import RecordFormatError, partition_for
 
 log = logging.getLogger(__name__)
 MAX_TIMER_SLEEP_S = 1.0
+TRANSACTIONAL_BIT = 0x10
+
+
+def marker_is_commit(records: Sequence[Record]) -> bool | None:
+    """COMMIT (True) or ABORT (False) from a control batch's record, None if unknown."""
+    for record in records:
+        key = record.key or b""
+        if len(key) >= 4:
+            return int.from_bytes(key[2:4], "big") == 1
+    return None
 
 
 class OffsetsLog(Protocol):
@@ -86,12 +96,20 @@ class GroupCoordinator:
             for batch in self.log.batches(partition):
                 header, records = decode_batch(batch)
                 if header.is_control:
+                    commit = marker_is_commit(records)
+                    if commit is not None:
+                        self.manager.complete_txn(header.producer_id, commit,
+                                                  self._in_partition(partition))
                     continue
                 for record in records:
                     if record.key is None:
                         continue
                     try:
-                        self.manager.replay(record.key, record.value)
+                        if header.is_transactional:
+                            self.manager.replay_transactional(header.producer_id, record.key,
+                                                              record.value)
+                        else:
+                            self.manager.replay(record.key, record.value)
                         count += 1
                     except (RecordFormatError, UnicodeDecodeError) as exc:
                         log.warning("skipping a malformed __consumer_offsets record in "
@@ -101,6 +119,13 @@ class GroupCoordinator:
         self._next_retention_ms = now + self.retention_check_interval_ms
         log.info("group coordinator loaded %d records: %d groups", count,
                  len(self.manager.groups))
+
+    def _in_partition(self, partition: int) -> Callable[[str], bool]:
+        return lambda group_id: self.partition_of(group_id) == partition
+
+    def complete_txn(self, producer_id: int, partition: int, commit: bool) -> None:
+        """A transaction marker was written to `__consumer_offsets-<partition>`."""
+        self.manager.complete_txn(producer_id, commit, self._in_partition(partition))
 
     def _start_timers(self) -> None:
         if self._task is not None and not self._task.done():
@@ -151,14 +176,20 @@ class GroupCoordinator:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _persist(self, group_id: str, records: Sequence[RecordPair]) -> None:
+    def _persist(self, group_id: str, records: Sequence[RecordPair],
+                 producer: tuple[int, int] | None = None) -> None:
         partition = self.partition_of(group_id)
         if not self.log.is_local(partition):
             raise PersistError(ErrorCode.not_coordinator,
                                f"this broker does not lead __consumer_offsets-{partition}")
         now = self.clock_ms()
-        batch = build_batch([Record(i, now, key, value) for i, (key, value) in enumerate(records)],
-                            base_offset=0, attributes=0)
+        rows = [Record(i, now, key, value) for i, (key, value) in enumerate(records)]
+        if producer is None:
+            batch = build_batch(rows, base_offset=0, attributes=0)
+        else:
+            batch = build_batch(rows, base_offset=0, attributes=TRANSACTIONAL_BIT,
+                                producer_id=producer[0], producer_epoch=producer[1],
+                                base_sequence=-1)
         try:
             self.log.append(partition, bytes(batch), now)
         except Exception as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Iterator
+from functools import partial
 
 from kio.schema.errors import ErrorCode
 
@@ -133,7 +134,7 @@ def ready_coordinator(
     return coordinator, ErrorCode.none
 
 
-def ensure_internal_topic(broker: Broker, name: str) -> ErrorCode:
+async def ensure_internal_topic(broker: Broker, name: str) -> ErrorCode:
     """Create `__consumer_offsets` or `__transaction_state` if missing."""
     if name in broker.image.topics:
         return ErrorCode.none
@@ -168,8 +169,8 @@ def ensure_internal_topic(broker: Broker, name: str) -> ErrorCode:
         return ErrorCode.coordinator_not_available
     rf = wanted_rf
     try:
-        records = plan_create_topic(broker.image, NewTopic(name, partitions, rf, {}, configs))
-        broker.controller.commit(records)
+        await broker.controller.submit(partial(
+            plan_create_topic, topic=NewTopic(name, partitions, rf, {}, configs)))
     except ControllerError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             return ErrorCode.none

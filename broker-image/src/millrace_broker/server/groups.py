@@ -39,20 +39,22 @@ def _ms(value: Any) -> int:
 # -- FindCoordinator ------------------------------------------------------------------------
 
 
-def handle_find_coordinator(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_find_coordinator(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     key_type = int(getattr(request, "key_type", GROUP_KEY))
     if hasattr(request, "coordinator_keys"):
         coordinator_cls = nested(cls, "Coordinator")
         found = [
-            make(coordinator_cls, key=key, **_find(broker, ctx, key_type, key))
+            make(coordinator_cls, key=key, **await _find(broker, ctx, key_type, key))
             for key in request.coordinator_keys
         ]
         return make(cls, throttle_time=ZERO_THROTTLE, coordinators=tuple(found))
-    return make(cls, throttle_time=ZERO_THROTTLE, **_find(broker, ctx, key_type, request.key))
+    return make(cls, throttle_time=ZERO_THROTTLE,
+                **await _find(broker, ctx, key_type, request.key))
 
 
-def _find(broker: Broker, ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
+async def _find(broker: Broker, ctx: RequestContext, key_type: int, key: str
+                ) -> dict[str, Any]:
     def failed(error: ErrorCode, message: str) -> dict[str, Any]:
         return dict(error_code=error, error_message=message, node_id=-1, host="", port=-1)
 
@@ -62,7 +64,7 @@ def _find(broker: Broker, ctx: RequestContext, key_type: int, key: str) -> dict[
         topic, count_key = TRANSACTION_TOPIC, "transaction.state.log.num.partitions"
     else:
         return failed(ErrorCode.invalid_request, f"Unknown coordinator key type {key_type}")
-    error = ensure_internal_topic(broker, topic)
+    error = await ensure_internal_topic(broker, topic)
     if error is not ErrorCode.none:
         return failed(error, "The coordinator is not available.")
     image = broker.image
