@@ -161,3 +161,11 @@ def test_topic_for_missing_cluster_and_rf_too_high(broker: BrokerProcess) -> Non
     big = topic("rc-big", "t", replicationFactor=3)
     out = topic_pass(kube, big)
     assert conditions(out.status)["Ready"] == ("False", "ReplicationFactorTooHigh")
+
+
+def test_storage_change_after_creation_is_blocked() -> None:
+    kube = world()
+    first = cluster_pass(kube, {"storage": {"size": "1Gi"}})
+    out = cluster_pass(kube, {"storage": {"size": "2Gi"}}, first.status, generation=2)
+    assert isinstance(out.step, Blocked) and out.step.reason == "StorageChangeNotSupported"
+    assert "restore spec.storage.size" in out.step.message

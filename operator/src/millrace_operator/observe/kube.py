@@ -82,9 +82,15 @@ async def observe_cluster(
             if kind == "ConfigMap" and meta["name"] == f"{name}-config":
                 identity = identity_from_configmap(obj.get("data", {}))
             if kind == "StatefulSet":
+                claims = obj["spec"].get("volumeClaimTemplates", [])
+                claim: dict[str, Any] = next(
+                    (c for c in claims if c["metadata"]["name"] == "data"), {})
+                claim_spec = claim.get("spec", {})
                 statefulsets[meta["name"]] = ObservedStatefulSet(
                     meta["name"], int(obj["spec"].get("replicas", 0)),
                     obj.get("status", {}).get("updateRevision"),
+                    claim_spec.get("resources", {}).get("requests", {}).get("storage"),
+                    claim_spec.get("storageClassName"),
                 )
     pods = {
         p["metadata"]["name"]: ObservedPod(

@@ -6,7 +6,8 @@ Decision order (first match wins), recomputed from scratch on every pass:
    even controller count, a name too long for pod DNS, a zone with no nodes...)
 2. zones cannot be resolved                       -> Blocked(NoZones)
 3. the spec would remove existing brokers         -> Blocked(ScaleInNotSupported): removing
-   a broker needs draining it first (the day-2 scaling planner)
+   a broker needs draining it first (the day-2 scaling planner); or change the volumes
+   of existing StatefulSets                        -> Blocked(StorageChangeNotSupported)
 4. rendered objects differ from what was applied  -> ApplyObjects (server-side apply of the
    changed objects; each carries the hash of its desired state in an annotation)
 5. dynamic broker properties differ from what the brokers report
@@ -50,6 +51,8 @@ class ObservedStatefulSet:
     name: str
     replicas: int
     update_revision: str | None
+    claim_size: str | None = None  # volumeClaimTemplates "data": immutable once created
+    claim_class: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,22 @@ def check_scale_in(layout: Layout, observed: ObservedCluster) -> Blocked | None:
     return None
 
 
+def check_storage(spec: ClusterSpec, observed: ObservedCluster) -> Blocked | None:
+    """Volume claim templates cannot change once a StatefulSet exists."""
+    for sts in observed.statefulsets.values():
+        size_changed = sts.claim_size is not None and sts.claim_size != spec.storage.size
+        wanted_class = spec.storage.storage_class_name
+        class_changed = wanted_class is not None and sts.claim_class not in (None, wanted_class)
+        if size_changed or class_changed:
+            return Blocked(
+                "StorageChangeNotSupported",
+                f"{sts.name} has volumes of {sts.claim_size} (class "
+                f"{sts.claim_class or 'default'}); changing spec.storage after creation is "
+                "not supported yet: restore spec.storage.size and storageClassName",
+            )
+    return None
+
+
 def desired_hash(obj: Mapping[str, Any]) -> str:
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -243,8 +262,10 @@ def next_step(
     applied_dynamic: Mapping[str, str],
 ) -> ClusterStep | None:
     """The next step for the Cluster; `desired` is `render.build_objects(ctx)`."""
-    blocked = validate_cluster(ctx.name, ctx.spec, observed) or check_scale_in(
-        ctx.layout, observed
+    blocked = (
+        validate_cluster(ctx.name, ctx.spec, observed)
+        or check_scale_in(ctx.layout, observed)
+        or check_storage(ctx.spec, observed)
     )
     if blocked is not None:
         return blocked
