@@ -389,13 +389,83 @@ def verdict(rat: dict[str, Any], millrace: dict[str, Any]) -> list[str]:
     return out
 
 
+def git_head() -> str | None:
+    """The repository commit the Millrace broker ran from (None outside a checkout)."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None
+
+
+def _p50_p99(run: dict[str, Any]) -> str:
+    return f"{run['latency_ms_p50']:.1f} / {run['latency_ms_p99']:.0f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """A markdown table of a report (as written to the JSON file) for docs/benchmarks.md."""
+    results, rat = report["results"], report.get("ratios")
+    names = list(results)
+    head = "| metric | " + " | ".join(results[n]["name"] for n in names) + " |"
+    head += " millrace/kafka |" if rat else ""
+    lines = [head, "|---" * (len(names) + 1 + (1 if rat else 0)) + "|"]
+
+    def row(label: str, cells: list[str], ratio: str | None) -> None:
+        lines.append(f"| {label} | " + " | ".join(cells) + " |" + (f" {ratio} |" if rat else ""))
+
+    for acks in results[names[0]]["acks"]:
+        per = {n: results[n]["acks"].get(acks) for n in names}
+        q = rat.get(acks, {}) if rat else {}
+        row(
+            f"acks={acks} produce MiB/s",
+            [f"{per[n]['produce']['mib_per_s']:.1f}" if per[n] else "-" for n in names],
+            f"{q['produce_mib_per_s']:.2f}x" if q else "-",
+        )
+        row(
+            f"acks={acks} produce msgs/s",
+            [f"{per[n]['produce']['msgs_per_s']:,.0f}" if per[n] else "-" for n in names],
+            f"{q['produce_msgs_per_s']:.2f}x" if q else "-",
+        )
+        row(
+            f"acks={acks} latency p50 / p99 ms (rated)",
+            [
+                _p50_p99(per[n]["latency"]) if per[n] and per[n].get("latency") else "-"
+                for n in names
+            ],
+            f"{q['latency_p50']:.2f}x / {q['latency_p99']:.2f}x" if "latency_p50" in q else "-",
+        )
+        row(
+            f"acks={acks} consume MiB/s",
+            [f"{per[n]['consume']['mib_per_s']:.1f}" if per[n] else "-" for n in names],
+            f"{q['consume_mib_per_s']:.2f}x" if q else "-",
+        )
+    row(
+        "broker RSS peak MiB",
+        [f"{results[n]['rss']['peak_sampled_mib']:.0f}" for n in names],
+        f"{rat['rss_peak']:.2f}x" if rat else None,
+    )
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--only", choices=["kafka", "millrace"], help="run one broker only")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="print a markdown table of an earlier run's JSON and exit",
+    )
     p.add_argument("--records", type=int, default=300_000, help="records per measured run")
     p.add_argument("--size", type=int, default=1024, help="record value size in bytes")
     p.add_argument("--acks", default="1,all", help="comma-separated acks settings")
-    p.add_argument("--repeat", type=int, default=2, help="rounds per acks setting (median)")
+    p.add_argument("--repeat", type=int, default=3, help="rounds per acks setting (median)")
     p.add_argument(
         "--warmup-rounds",
         type=int,
@@ -432,6 +502,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        print(render_markdown(json.loads(args.render.read_text(encoding="utf-8"))))
+        return 0
     brokers: dict[str, RunningBroker] = {}
     with contextlib.ExitStack() as stack:
         if args.only in (None, "kafka"):
@@ -464,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
         },
         "kafka_version": kafka_version(),
+        "millrace_commit": git_head(),
         "settings": {
             "records": args.records,
             "size": args.size,
