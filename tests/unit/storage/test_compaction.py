@@ -147,3 +147,43 @@ def test_crash_during_swap_is_completed_or_discarded(tmp_path: Path, stage: str)
     assert offsets == sorted(set(offsets))
     assert not list((tmp_path / "c-0").glob("*.cleaned")) and not list(
         (tmp_path / "c-0").glob("*.swap"))
+
+
+def test_cleaning_is_budgeted_across_calls(tmp_path: Path) -> None:
+    from millrace_broker.storage import compaction
+
+    log = PartitionLog.open(tmp_path / "c-0", COMPACT, now_ms=T0)
+    for i in range(80):
+        put(log, b"key-%d" % (i % 4), b"value-%d" % i)
+    expected = {k: v for _, k, v in contents(log)}
+    calls = 0
+    while compaction.compact(log, now_ms=T0, budget_bytes=700):
+        calls += 1
+        assert calls < 100
+        # reads stay correct in the middle of a pass
+        assert {k: v for _, k, v in contents(log)} == expected
+    assert calls > 3 and log.cleaning is None
+    # once complete, the segments below the active one hold one record per key
+    below = [k for o, k, _ in contents(log) if o < log.active.base_offset]
+    assert len(below) == len(set(below))
+
+
+def test_truncation_abandons_a_pass(tmp_path: Path) -> None:
+    from millrace_broker.storage import compaction
+
+    log = PartitionLog.open(tmp_path / "c-0", COMPACT, now_ms=T0)
+    for i in range(200):
+        put(log, b"key-%d" % (i % 40), b"value-%d" % i)
+    while log.run_compaction(T0):
+        pass
+    for i in range(30):
+        put(log, b"key-%d" % (i % 40), b"again-%d" % i)
+    assert compaction.compact(log, now_ms=T0, budget_bytes=1500)
+    assert log.cleaning is not None  # the clean prefix is still to be rewritten
+    log.truncate_to(10)
+    assert log.cleaning is None and log.log_end_offset == 10
+    while log.run_compaction(T0):
+        pass
+    assert all(o < 10 for o, _, _ in contents(log))
+    put(log, b"key-0", b"after")
+    assert contents(log)[-1] == (10, b"key-0", b"after")

@@ -32,6 +32,7 @@ class LogModel(RuleBasedStateMachine):
         self.dir = self.root / "m-0"
         self.log = PartitionLog.open(self.dir, CONFIG, now_ms=T0)
         self.batches: list[tuple[int, int, int]] = []  # (base, last, size)
+        self.seq_after: dict[int, int] = {}  # base offset -> producer sequence after it
         self.start = 0
         self.seq = 0
 
@@ -56,6 +57,7 @@ class LogModel(RuleBasedStateMachine):
         assert result.base_offset == self.end
         if idempotent:
             self.seq += n
+            self.seq_after[result.base_offset] = self.seq
             dup = self.log.append_as_leader(raw, leader_epoch=0, now_ms=T0)
             assert dup.duplicate and dup.base_offset == result.base_offset
         self.batches.append((result.base_offset, result.last_offset, len(raw)))
@@ -126,9 +128,10 @@ class LogModel(RuleBasedStateMachine):
             return
         self.log.truncate_to(base)
         self.batches = self.batches[:i]
-        # Truncation forgets producer sequences after the cut; restart the producer.
-        self.seq = 0
-        self.log.producers.entries.clear()
+        # Producer state is rebuilt from what remains: its sequence is the last surviving
+        # idempotent batch's (or unknown, and then any sequence is accepted).
+        survivors = [self.seq_after[b[0]] for b in self.batches if b[0] in self.seq_after]
+        self.seq = survivors[-1] if survivors else 0
 
     @invariant()
     def offsets_agree(self) -> None:

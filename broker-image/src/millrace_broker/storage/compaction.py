@@ -8,7 +8,8 @@
 2. Clean only when dirty bytes / cleanable bytes >= ``min.cleanable.dirty.ratio``, or the
    oldest dirty data is older than ``max.compaction.lag.ms``.
 3. Build the offset map ``key -> last offset`` over the dirty segments (bounded: it stops
-   at a segment boundary once ``MAX_MAP_KEYS`` keys are mapped; the rest stays dirty).
+   at a segment boundary once ``MAX_MAP_KEYS`` keys or the call's byte budget are used;
+   the rest stays dirty for the next pass).
 4. Rewrite the cleanable segments in groups that fit ``segment.bytes``. Per batch:
    control batches are kept as they are; a record survives if it has a key and no
    later offset for that key is in the map. Tombstones use KIP-534's delete horizon: the
@@ -19,6 +20,8 @@
    preserved. A batch left empty is kept as a header-only batch when it is the last of
    its group (so the group's offset range survives) or a producer's retained batch.
    Unchanged batches are copied byte for byte.
+   Work is budgeted per call (``BUDGET_BYTES``): a pass spans calls, rewriting a few
+   groups each time, because the server runs maintenance on its event loop.
 5. Swap (crash-safe like Kafka): write ``<base>.log.cleaned`` (+ indexes), flush, rename
    to ``.swap``, delete the old segments, rename the swap into place. ``log_loader``
    finishes a swap interrupted after the rename and discards ``.cleaned`` leftovers.
@@ -26,6 +29,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from millrace_broker.protocol.record_batch import (
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
 
 CLEANER_CHECKPOINT_FILE = "cleaner-offset-checkpoint"
 MAX_MAP_KEYS = 1_000_000
+# Bytes read per call: record decoding is Python work, so a call stays well under a second.
+BUDGET_BYTES = 16 * 1024 * 1024
 
 
 def first_uncleanable_offset(log: PartitionLog, now_ms: int, high_watermark: int) -> int:
@@ -64,44 +70,87 @@ def first_uncleanable_offset(log: PartitionLog, now_ms: int, high_watermark: int
     return end
 
 
-def compact(log: PartitionLog, *, now_ms: int, high_watermark: int | None = None) -> bool:
-    """Clean the partition once if it is dirty enough; True if anything was rewritten."""
+@dataclass(slots=True)
+class CleaningPass:
+    """A cleaning in progress: the offset map and the segments still to rewrite."""
+
+    offset_map: dict[bytes, int]
+    map_end: int
+    pending: list[int]  # base offsets of the segments not yet rewritten, oldest first
+
+
+def compact(
+    log: PartitionLog,
+    *,
+    now_ms: int,
+    high_watermark: int | None = None,
+    budget_bytes: int = BUDGET_BYTES,
+) -> bool:
+    """Do at most ``budget_bytes`` of cleaning work; True if any work was done.
+
+    A pass (map, then rewrite) may span several calls so that one call never blocks
+    the event loop for long; it lives on ``log.cleaning`` and is dropped when the log
+    is truncated. The checkpoint moves only when a pass completes.
+    """
+    if log.cleaning is None:
+        log.cleaning = start_pass(log, now_ms=now_ms, high_watermark=high_watermark,
+                                  budget_bytes=budget_bytes)
+        if log.cleaning is None:
+            return False
+    work = log.cleaning
+    by_base = {s.base_offset: s for s in log.segments[:-1]}
+    remaining = [by_base[b] for b in work.pending if b in by_base]
+    spent = 0
+    for group in group_segments(remaining, log.config.segment_bytes):
+        if spent >= budget_bytes:
+            break
+        clean_group(log, group, work.offset_map, now_ms=now_ms)
+        spent += sum(s.size for s in group)
+        done = {s.base_offset for s in group}
+        work.pending = [b for b in work.pending if b not in done]
+    if not any(b in by_base for b in work.pending):
+        write_offset(log.directory / CLEANER_CHECKPOINT_FILE, work.map_end)
+        log.cleaning = None
+    return True
+
+
+def start_pass(
+    log: PartitionLog, *, now_ms: int, high_watermark: int | None, budget_bytes: int
+) -> CleaningPass | None:
+    """Decide whether the log is dirty enough and, if so, build the offset map."""
     checkpoint = log.directory / CLEANER_CHECKPOINT_FILE
     first_dirty = max(read_offset(checkpoint, 0), log.log_start_offset)
     hw = log.log_end_offset if high_watermark is None else high_watermark
     end = first_uncleanable_offset(log, now_ms, hw)
     segments = log.segments
     cleanable = [s for i, s in enumerate(segments[:-1]) if segments[i + 1].base_offset <= end]
-    if not cleanable:
-        return False
-    dirty = [
-        s for i, s in enumerate(cleanable) if segments[i + 1].base_offset > first_dirty
-    ]
+    dirty = [s for i, s in enumerate(cleanable) if segments[i + 1].base_offset > first_dirty]
     if not dirty:
-        return False
+        return None
     dirty_bytes = sum(s.size for s in dirty)
     total_bytes = sum(s.size for s in cleanable)
     ratio = dirty_bytes / total_bytes if total_bytes else 0.0
     oldest = dirty[0].rolling_base_timestamp
     overdue = oldest is not None and 0 <= oldest < now_ms - log.config.max_compaction_lag_ms
     if ratio < log.config.min_cleanable_dirty_ratio and not overdue:
-        return False
-
-    offset_map, mapped_end = build_offset_map(dirty)
-    cleanable = [s for s in cleanable if s.base_offset < mapped_end]
-    for group in group_segments(cleanable, log.config.segment_bytes):
-        clean_group(log, group, offset_map, now_ms=now_ms)
-    write_offset(checkpoint, mapped_end)
-    return True
+        return None
+    offset_map, map_end = build_offset_map(dirty, budget_bytes=budget_bytes)
+    pending = [s.base_offset for s in cleanable if s.base_offset < map_end]
+    return CleaningPass(offset_map, map_end, pending)
 
 
-def build_offset_map(dirty: list[LogSegment]) -> tuple[dict[bytes, int], int]:
-    """key -> latest offset over ``dirty``; also the offset the map covers up to."""
+def build_offset_map(
+    dirty: list[LogSegment], *, budget_bytes: int
+) -> tuple[dict[bytes, int], int]:
+    """key -> latest offset over a prefix of ``dirty`` (whole segments, at least one,
+    bounded by ``MAX_MAP_KEYS`` and ``budget_bytes``); also the offset it covers up to."""
     offset_map: dict[bytes, int] = {}
     end = dirty[0].base_offset
+    spent = 0
     for segment in dirty:
-        if len(offset_map) >= MAX_MAP_KEYS:
+        if len(offset_map) >= MAX_MAP_KEYS or spent >= budget_bytes:
             break
+        spent += segment.size
         for _, header, body in segment.iter_batch_bytes(0):
             if header.is_control or header.record_count == 0:
                 continue

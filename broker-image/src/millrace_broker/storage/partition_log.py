@@ -98,6 +98,7 @@ class PartitionLog:
         self.last_flush_ms = now_ms
         self._dirty: dict[int, LogSegment] = {}
         self.closed = False
+        self.cleaning: compaction.CleaningPass | None = None
         self.epochs = LeaderEpochCache(None)  # replaced by open(); replication's epoch cache
         self._apply_config(config)
 
@@ -393,6 +394,7 @@ class PartitionLog:
         """Remove everything at and above ``offset`` (follower divergence)."""
         if offset >= self.log_end_offset:
             return
+        self.cleaning = None
         while len(self.segments) > 1 and self.active.base_offset >= offset:
             segment = self.segments.pop()
             self._bases.pop()
@@ -401,7 +403,12 @@ class PartitionLog:
         if self.active.base_offset >= offset:
             self._replace_empty_active(offset, self.active.created_ms)
         else:
+            found = self.active.find(offset)
             self.active.truncate_to(offset)
+            if found is not None and found[1].base_offset > offset:
+                # The target lies in a gap left by compaction: like Kafka, the log end
+                # becomes the target itself, so the next append gets exactly ``offset``.
+                self.active.next_offset = offset
         if self.log_start_offset > self.log_end_offset:
             self._set_log_start(self.log_end_offset)
         self.epochs.truncate_from_end(self.log_end_offset)
@@ -413,8 +420,10 @@ class PartitionLog:
                 write_offset(self.directory / name, end)
 
     def run_compaction(self, now_ms: int, *, high_watermark: int | None = None) -> bool:
-        """Clean the non-active segments if dirty enough (see ``compaction``)."""
+        """One bounded step of cleaning the non-active segments (see ``compaction``);
+        True if work was done (call again until False to finish a pass)."""
         if "compact" not in self.config.cleanup_policy:
+            self.cleaning = None
             return False
         return compaction.compact(self, now_ms=now_ms, high_watermark=high_watermark)
 
