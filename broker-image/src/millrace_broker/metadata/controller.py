@@ -197,6 +197,7 @@ def plan_config_changes(
 
 
 Listener = Callable[[MetadataImage, MetadataImage], None]
+Plan = Callable[[MetadataImage], list[MetadataRecord]]
 
 
 class LocalController:
@@ -234,7 +235,20 @@ class LocalController:
             listener(old, new)
         return new
 
-    def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:
+    is_active = True
+
+    @property
+    def active_controller_id(self) -> int | None:
+        return None  # a single node: this one
+
+    async def submit(self, plan: Plan) -> MetadataImage:
+        """Decide and commit in one step (the interface the quorum controller shares)."""
+        return self.commit(plan(self._image))
+
+    async def commit_records(self, records: Sequence[MetadataRecord]) -> MetadataImage:
+        return self.commit(records)
+
+    async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:
         """Reserve a block of producer ids; returns (first, count)."""
         first = self._image.next_producer_id
         self.commit([ProducerIdsRecord(broker_id, first + PRODUCER_ID_BLOCK)])

@@ -8,18 +8,23 @@ topic configs down to the logs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import BrokerConfig, effective_log_config
-from ..metadata.controller import LocalController
+from ..metadata.controller import LocalController, NewTopic, plan_create_topic
 from ..metadata.image import MetadataImage
+from ..replication.channel import ControllerChannel
 from ..storage.log_config import LogConfig
 from ..storage.log_manager import LogManager
 from ..storage.partition_log import PartitionLog
+from .alter_partition import LocalControllerChannel
+from .forwarding import FORWARDED_KEYS, Forwarder, create_topics_frame
 from .purgatory import FetchPurgatory
+from .replica_manager import ReplicaManager
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,7 @@ class Broker:
         logs: LogManager,
         endpoints: list[Endpoint],
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        controller_channel: ControllerChannel | None = None,
     ) -> None:
         self.config = config
         self.controller = controller
@@ -50,7 +56,14 @@ class Broker:
         self.clock_ms = clock_ms
         self.purgatory = FetchPurgatory()
         self._producer_ids: tuple[int, int] = (0, 0)  # next id, end of the reserved block
+        self.forwarder: Forwarder | None = None
+        self.controller_listener_names: frozenset[str] = frozenset(config.controller_listener_names)
         controller.subscribe(self.on_metadata_change)
+        # Replication (leader/follower state, high watermarks, ISR): after the logs exist.
+        self.replication = ReplicaManager(
+            self, controller_channel or LocalControllerChannel(controller)
+        )
+        controller.subscribe(self.replication.on_metadata_change)
 
     @property
     def image(self) -> MetadataImage:
@@ -59,6 +72,38 @@ class Broker:
     @property
     def cluster_id(self) -> str:
         return self.image.cluster_id
+
+    def active_controller_id(self) -> int:
+        """The node id clients should treat as the controller (-1 while unknown)."""
+        if self.controller.is_active:
+            return self.node_id
+        active = self.controller.active_controller_id
+        return -1 if active is None else active
+
+    def should_forward(self, api_key: int, listener: str) -> int | None:
+        """The active controller to forward this request to, or None to serve it here."""
+        if (
+            self.forwarder is None
+            or api_key not in FORWARDED_KEYS
+            or listener in self.controller_listener_names
+            or self.controller.is_active
+        ):
+            return None
+        return self.controller.active_controller_id
+
+    async def create_topic(self, new: NewTopic) -> None:
+        """Create a topic through the active controller, wherever it is, and wait until
+        this node's image has it."""
+        target = self.should_forward(19, "")
+        if target is None:
+            await self.controller.submit(lambda image: plan_create_topic(image, new))
+            return
+        assert self.forwarder is not None
+        await self.forwarder.forward(target, create_topics_frame(new))
+        for _ in range(100):  # the metadata log reaches this node within a few fetches
+            if new.name in self.image.topics:
+                return
+            await asyncio.sleep(0.05)
 
     def effective_config(self) -> BrokerConfig:
         """The static config under this broker's dynamic configs and the cluster defaults."""
@@ -75,13 +120,12 @@ class Broker:
         return self.logs.get(topic, partition)
 
     def high_watermark(self, log: PartitionLog) -> int:
-        # Single node, replication factor 1: everything appended is committed.
-        return log.log_end_offset
+        return self.replication.high_watermark(log)
 
-    def next_producer_id(self) -> int:
+    async def next_producer_id(self) -> int:
         next_id, end = self._producer_ids
         if next_id >= end:
-            first, count = self.controller.allocate_producer_ids(self.node_id)
+            first, count = await self.controller.allocate_producer_ids(self.node_id)
             next_id, end = first, first + count
         self._producer_ids = (next_id + 1, end)
         return next_id

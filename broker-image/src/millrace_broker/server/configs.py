@@ -8,6 +8,7 @@ synonyms come from the config package; this module only maps requests to it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -22,7 +23,8 @@ from ..config import (
     validate_topic_configs,
 )
 from ..metadata.controller import plan_config_changes
-from ..metadata.records import BROKER_RESOURCE, TOPIC_RESOURCE
+from ..metadata.image import MetadataImage
+from ..metadata.records import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataRecord
 from .broker import Broker
 from .context import RequestContext
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
@@ -144,29 +146,41 @@ def _check_broker_name(broker: Broker, name: str) -> None:
         )
 
 
-def handle_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     def desired(rtype: int, name: str, resource: Any) -> dict[str, str]:
         return {c.name: c.value for c in resource.configs if c.value is not None}
 
-    return _alter(broker, request, desired)
+    return await _alter(broker, request, desired)
 
 
-def handle_incremental_alter_configs(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_incremental_alter_configs(
+    broker: Broker, ctx: RequestContext, request: Any
+) -> Any:
     def desired(rtype: int, name: str, resource: Any) -> dict[str, str]:
         current = _current_overrides(broker, rtype, name)
         ops = [(c.name, int(c.config_operation), c.value) for c in resource.configs]
         return apply_incremental(current, ops, resource_type=rtype)
 
-    return _alter(broker, request, desired)
+    return await _alter(broker, request, desired)
+
+
+def _plan_alter(
+    image: MetadataImage, *, rtype: int, name: str, desired: dict[str, str]
+) -> list[MetadataRecord]:
+    return plan_config_changes(rtype, name, _overrides_in(image, rtype, name), desired)
 
 
 def _current_overrides(broker: Broker, rtype: int, name: str) -> dict[str, str]:
+    return _overrides_in(broker.image, rtype, name)
+
+
+def _overrides_in(image: MetadataImage, rtype: int, name: str) -> dict[str, str]:
     if rtype == TOPIC_RESOURCE:
-        return dict(broker.image.configs_of_topic(name))
-    return dict(broker.image.broker_configs.get(name, {}))
+        return dict(image.configs_of_topic(name))
+    return dict(image.broker_configs.get(name, {}))
 
 
-def _alter(broker: Broker, request: Any, desired_of: Any) -> Any:
+async def _alter(broker: Broker, request: Any, desired_of: Any) -> Any:
     cls = response_class(request)
     result_cls = nested(cls, "AlterConfigsResourceResponse")
     results = []
@@ -190,11 +204,10 @@ def _alter(broker: Broker, request: Any, desired_of: Any) -> Any:
                 raise _ResourceError(
                     ErrorCode.invalid_request, f"Unsupported resource type {rtype}"
                 )
-            records = plan_config_changes(
-                rtype, name, _current_overrides(broker, rtype, name), desired
-            )
             if not request.validate_only:
-                broker.controller.commit(records)
+                await broker.controller.submit(
+                    partial(_plan_alter, rtype=rtype, name=name, desired=desired)
+                )
             results.append(
                 make(
                     result_cls,

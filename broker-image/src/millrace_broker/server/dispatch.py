@@ -27,6 +27,7 @@ from ..protocol.structure import check_structure
 from .api_versions import handle_api_versions, unsupported_version_response
 from .broker import Broker
 from .context import RequestContext
+from .forwarding import ForwardingError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class Dispatcher:
             raise MalformedRequest(f"unsupported API key {api_key}")
         if schema is None or not is_served(api_key, version):
             raise MalformedRequest(f"unsupported version {version} of API key {api_key}")
+        target = self._broker.should_forward(api_key, listener)
+        if target is not None:
+            return self._forward(target, frame)
         header = parse_request_header(frame, flexible=bool(schema.__flexible__))
         request = decode_request(schema, frame, header.size)
         check_structure(request)
@@ -68,6 +72,14 @@ class Dispatcher:
         if inspect.isawaitable(result):
             return self._finish_later(ctx, result)
         return self._to_output(ctx, result)
+
+    async def _forward(self, controller_id: int, frame: bytes) -> Output:
+        assert self._broker.forwarder is not None
+        try:
+            return await self._broker.forwarder.forward(controller_id, frame)
+        except ForwardingError as exc:
+            # Closing makes the client retry, by then against the new active controller.
+            raise MalformedRequest(f"cannot forward to the active controller: {exc}") from exc
 
     async def _finish_later(self, ctx: RequestContext, pending: Awaitable[Any]) -> Output:
         return self._to_output(ctx, await pending)

@@ -12,7 +12,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..metadata.controller import ControllerError, NewTopic, plan_create_topic
+from ..metadata.controller import ControllerError, NewTopic
 from ..metadata.image import MetadataImage, TopicImage
 from .broker import Broker
 from .context import RequestContext
@@ -24,9 +24,31 @@ UNAUTHORIZED_OPS = -2147483648
 
 
 def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    missing = _missing_topics(broker, request)
+    if missing and _may_auto_create(broker, request):
+        return _create_then_describe(broker, ctx, request, missing)
+    return _describe(broker, ctx, request, broker.image)
+
+
+async def _create_then_describe(
+    broker: Broker, ctx: RequestContext, request: Any, missing: list[str]
+) -> Any:
+    for name in missing:
+        await _auto_create(broker, name)
+    return _describe(broker, ctx, request, broker.image)
+
+
+def _missing_topics(broker: Broker, request: Any) -> list[str]:
+    if request.topics is None:
+        return []
+    image = broker.image
+    names = [getattr(t, "name", None) for t in request.topics]
+    return [n for n in names if n is not None and n not in image.topics]
+
+
+def _describe(broker: Broker, ctx: RequestContext, request: Any, image: MetadataImage) -> Any:
     cls = response_class(request)
     topic_cls = nested(cls, "MetadataResponseTopic")
-    image = broker.image
     wanted: list[tuple[str | None, TopicImage | None]]
     if request.topics is None:
         wanted = [(t.name, t) for t in image.topics.values()]
@@ -40,9 +62,6 @@ def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> Any:
                 wanted.append((found.name if found else None, found))
                 continue
             topic = image.topics.get(name) if name is not None else None
-            if topic is None and name is not None and _may_auto_create(broker, request):
-                image = _auto_create(broker, name)
-                topic = image.topics.get(name)
             wanted.append((name, topic))
     topics = []
     for name, topic in wanted:
@@ -68,7 +87,7 @@ def handle_metadata(broker: Broker, ctx: RequestContext, request: Any) -> Any:
         throttle_time=ZERO_THROTTLE,
         brokers=_brokers(cls, broker, ctx, image),
         cluster_id=image.cluster_id,
-        controller_id=broker.node_id,
+        controller_id=broker.active_controller_id(),
         topics=tuple(topics),
         cluster_authorized_operations=UNAUTHORIZED_OPS,
         error_code=ErrorCode.none,
@@ -80,7 +99,7 @@ def _may_auto_create(broker: Broker, request: Any) -> bool:
     return bool(allowed and broker.config.get_bool("auto.create.topics.enable"))
 
 
-def _auto_create(broker: Broker, name: str) -> MetadataImage:
+async def _auto_create(broker: Broker, name: str) -> None:
     new = NewTopic(
         name=name,
         num_partitions=broker.config.get_int("num.partitions"),
@@ -89,10 +108,9 @@ def _auto_create(broker: Broker, name: str) -> MetadataImage:
         configs={},
     )
     try:
-        return broker.controller.commit(plan_create_topic(broker.image, new))
+        await broker.create_topic(new)
     except ControllerError as exc:
         log.info("auto-creation of topic %r refused: %s", name, exc.message)
-        return broker.image
 
 
 def _describe_topic(cls: type[Any], topic: TopicImage) -> Any:

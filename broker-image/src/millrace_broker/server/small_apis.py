@@ -40,13 +40,13 @@ def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: Any) -
         error_message=None,
         endpoint_type=getattr(request, "endpoint_type", 1),
         cluster_id=image.cluster_id,
-        controller_id=broker.node_id,
+        controller_id=broker.active_controller_id(),
         brokers=tuple(brokers),
         cluster_authorized_operations=UNAUTHORIZED_OPS,
     )
 
 
-def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     if request.transactional_id is not None:
         # Transactions come with the transaction coordinator (consumer groups and
@@ -63,7 +63,7 @@ def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -
         cls,
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
-        producer_id=broker.next_producer_id(),
+        producer_id=await broker.next_producer_id(),
         producer_epoch=0,
     )
 

@@ -7,6 +7,7 @@ configs) and commits nothing.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -24,7 +25,7 @@ from .context import RequestContext
 from .kio_build import ZERO_THROTTLE, field_names, make, nested, response_class
 
 
-def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     result_cls = nested(cls, "CreatableTopicResult")
     seen: dict[str, int] = {}
@@ -66,8 +67,11 @@ def handle_create_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
                     "Both numPartitions or replicationFactor and replicasAssignments were set. "
                     "Both cannot be used at the same time.",
                 )
-            records = plan_create_topic(broker.image, new)
-            image = broker.image if request.validate_only else broker.controller.commit(records)
+            if request.validate_only:
+                plan_create_topic(broker.image, new)
+                image = broker.image
+            else:
+                image = await broker.controller.submit(partial(plan_create_topic, topic=new))
         except (ControllerError, ConfigError) as exc:
             results.append(
                 make(result_cls, **common, error_code=exc.error_code, error_message=exc.message)
@@ -112,7 +116,7 @@ def _created_configs(broker: Broker, result_cls: type[Any], overrides: dict[str,
     )
 
 
-def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     result_cls = nested(cls, "DeletableTopicResult")
     if hasattr(request, "topic_names"):
@@ -139,7 +143,7 @@ def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
                     ErrorCode.unknown_topic_id, "This server does not host this topic ID."
                 )
             topic = image.topics.get(resolved)
-            broker.controller.commit(plan_delete_topic(image, resolved))
+            await broker.controller.submit(partial(plan_delete_topic, name=resolved))
             results.append(
                 make(
                     result_cls,
@@ -162,7 +166,7 @@ def handle_delete_topics(broker: Broker, ctx: RequestContext, request: Any) -> A
     return make(cls, throttle_time=ZERO_THROTTLE, responses=tuple(results))
 
 
-def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     result_cls = nested(cls, "CreatePartitionsTopicResult")
     results = []
@@ -171,9 +175,14 @@ def handle_create_partitions(broker: Broker, ctx: RequestContext, request: Any) 
             [tuple(a.broker_ids) for a in t.assignments] if t.assignments is not None else None
         )
         try:
-            records = plan_create_partitions(broker.image, t.name, t.count, assignments)
-            if not request.validate_only:
-                broker.controller.commit(records)
+            if request.validate_only:
+                plan_create_partitions(broker.image, t.name, t.count, assignments)
+            else:
+                await broker.controller.submit(
+                    partial(
+                        plan_create_partitions, name=t.name, total=t.count, assignments=assignments
+                    )
+                )
             results.append(
                 make(result_cls, name=t.name, error_code=ErrorCode.none, error_message=None)
             )
