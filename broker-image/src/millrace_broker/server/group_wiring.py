@@ -169,8 +169,12 @@ async def ensure_internal_topic(broker: Broker, name: str) -> ErrorCode:
         return ErrorCode.coordinator_not_available
     rf = wanted_rf
     try:
-        await broker.controller.submit(partial(
-            plan_create_topic, topic=NewTopic(name, partitions, rf, {}, configs)))
+        new = NewTopic(name, partitions, rf, {}, configs)
+        submit = getattr(broker.controller, "submit", None)
+        if submit is not None:  # the controller interface shared with the quorum controller
+            await submit(partial(plan_create_topic, topic=new))
+        else:
+            broker.controller.commit(plan_create_topic(broker.image, new))
     except ControllerError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             return ErrorCode.none
