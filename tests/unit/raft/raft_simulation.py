@@ -33,6 +33,7 @@ from millrace_broker.raft.messages import (
 from millrace_broker.raft.quorum_store import MemoryQuorumStore
 from millrace_broker.raft.records import DataRecord, Entry, VotersRecord
 from millrace_broker.raft.snapshot import Snapshot
+from millrace_broker.raft.state import Leader
 from millrace_broker.raft.voters import ReplicaKey, Voter, VoterSet
 
 ADMIN_CLIENT = 10_000
@@ -188,9 +189,11 @@ class Cluster:
         """Checked after every event touching ``node``:
 
         - epochs never decrease on a node, across restarts;
-        - at most one leader per epoch;
+        - at most one leader per epoch, in memory and in the persisted election state;
         - the high watermark never decreases within an incarnation, never exceeds
-          the log end;
+          the log end, and the newest leader, once it committed its epoch, is at or
+          past every high watermark ever reported (Kafka's MonotonicHighWatermark);
+        - a log that starts above 0 starts at its latest snapshot;
         - committed entries are never lost or changed: every node's log below its high
           watermark equals the global committed history (first committer defines it);
         - the state machine's applied hash equals the committed history's at that point
@@ -209,6 +212,13 @@ class Cluster:
             other = self.leaders.setdefault(raft.epoch, nid)
             if other != nid:
                 self.fail(f"two leaders in epoch {raft.epoch}: {other} and {nid}")
+        persisted = node.store.state
+        if persisted is not None and persisted.leader_id is not None:
+            # what replicas durably believe must agree too (Kafka's SingleLeader)
+            other = self.leaders.setdefault(persisted.epoch, persisted.leader_id)
+            if other != persisted.leader_id:
+                self.fail(f"node {nid} persisted leader {persisted.leader_id} for epoch "
+                          f"{persisted.epoch}, but {other} led it")
         hw, log = raft.high_watermark, node.log
         if hw < node.last_hw:
             self.fail(f"node {nid} high watermark went back from {node.last_hw} to {hw}")
@@ -235,6 +245,13 @@ class Cluster:
             epoch_at = log.epoch_at(hw - 1) if hw > 0 else 0
             reached = {n.node_id for n in self.nodes.values()
                        if n.log.start_offset >= hw or n.log.epoch_at(hw - 1) == epoch_at}
+            st = raft.state
+            assert isinstance(st, Leader)
+            newest = st.epoch == max(self.leaders)
+            if newest and st.epoch_start_offset < hw < len(self.committed):
+                # the newest leader, once it committed its epoch, has every committed
+                # entry below its high watermark (a deposed leader may lag: not checked)
+                self.fail(f"leader {nid} hw {hw} below committed {len(self.committed)}")
             sets = (raft.voter_history.at(hw), raft.voters)
             if hw > 0 and not any(s.is_majority(reached) for s in sets):
                 self.fail(f"leader {nid} hw {hw} reached only by {sorted(reached)}")
