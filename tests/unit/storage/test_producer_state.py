@@ -101,6 +101,7 @@ def test_non_transactional_write_during_transaction(log: PartitionLog) -> None:
     send(log, 0, transactional=True)
     entry = log.producer_state(1)
     assert entry is not None and entry.current_txn_first_offset == 0
+    assert log.first_unstable_offset() == 0
     assert refused(log, 2) == ErrorCode.invalid_txn_state
 
 

@@ -82,7 +82,9 @@ class LogManager:
         counts = {d: 0 for d in self.log_dirs}
         for d in self._dir_of.values():
             counts[d] += 1
-        root = min(self.log_dirs, key=lambda d: counts[d])
+        # A directory left from before (not loaded yet) wins over the emptiest log dir.
+        existing_dirs = [d for d in self.log_dirs if (d / f"{topic}-{partition}").is_dir()]
+        root = existing_dirs[0] if existing_dirs else min(self.log_dirs, key=lambda d: counts[d])
         opened = PartitionLog.open(root / f"{topic}-{partition}", config, now_ms=self.now_ms())
         self._logs[key] = opened
         self._dir_of[key] = root

@@ -160,6 +160,15 @@ class PartitionLog:
     def producer_state(self, producer_id: int) -> ProducerEntry | None:
         return self.producers.get(producer_id)
 
+    def first_unstable_offset(self) -> int | None:
+        """First offset of the oldest open transaction (the LSO bound), if any."""
+        open_txns = [
+            e.current_txn_first_offset
+            for e in self.producers.entries.values()
+            if e.current_txn_first_offset is not None
+        ]
+        return min(open_txns) if open_txns else None
+
     def update_config(self, config: LogConfig) -> None:
         self._apply_config(config)
         for segment in self.segments:
