@@ -189,11 +189,13 @@ def test_status_creating_then_not_ready_then_degraded() -> None:
                                     step=None, now=NOW, applied_dynamic={})
     assert conditions(starting)["Ready"] == ("False", "BrokersNotReady")
     assert conditions(starting)["Degraded"] == ("False", "AsExpected")
+    assert starting.operation is not None and starting.operation.name == "Create"
     up = build_cluster_status(c, starting, generation=1, observed=running(c), step=None,
                               now=NOW, applied_dynamic={})
     down = build_cluster_status(c, up, generation=1, observed=running(c, ready=False),
                                 step=None, now=NOW, applied_dynamic={})
     assert conditions(down)["Degraded"] == ("True", "NodesNotReady")
+    assert up.operation is None
 
 
 def test_restart_only_change_is_reported_pending_never_applied() -> None:

@@ -110,6 +110,8 @@ def build_cluster_status(
             operation = OperationStatus(name="ApplyConfig", step="AlterConfigs",
                                         message="dynamic properties " + ", ".join(keys),
                                         started_at=now)
+        if operation is None and not all_ready and previous.operation is not None:
+            operation = previous.operation  # still in progress until the brokers are ready
         busy = step is not None or not all_ready
         not_ready = [b.pod for b in brokers if not b.ready]
         if all_ready and pending:
