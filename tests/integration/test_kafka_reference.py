@@ -8,6 +8,7 @@ same helpers (bench/kafkaref) later run against Millrace.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import uuid
@@ -27,6 +28,7 @@ from kafkaref import KafkaBroker, kafka_cli, kafka_home
 
 pytestmark = [
     pytest.mark.kafka_cli,
+    pytest.mark.timeout(600),  # JVM start-ups are slow on a loaded 2-core machine
     pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime (JDK 17+)"),
 ]
 
@@ -169,3 +171,39 @@ def test_broker_reports_rss(kafka: KafkaBroker) -> None:
     stats = kafka.memory_stats()
     assert stats is not None
     assert 50 < stats.rss_mib <= stats.hwm_mib + 1
+
+
+def test_perf_and_maintenance_tools(kafka: KafkaBroker, tmp_path: Path) -> None:
+    topic = _topic("perf")
+    bs = ["--bootstrap-server", kafka.bootstrap]
+    kafka_cli("kafka-topics", *bs, "--create", "--topic", topic, check=True)
+    produced = kafka_cli(
+        "kafka-producer-perf-test",
+        "--topic",
+        topic,
+        "--num-records",
+        "2000",
+        "--record-size",
+        "100",
+        "--throughput",
+        "-1",
+        "--producer-props",
+        f"bootstrap.servers={kafka.bootstrap}",
+        check=True,
+    )
+    assert "2000 records sent" in produced.stdout
+    consumed = kafka_cli(
+        "kafka-consumer-perf-test", *bs, "--topic", topic, "--messages", "2000", check=True
+    )
+    assert consumed.stdout.strip().splitlines()[-1].split(",")[-1]  # a data line follows
+
+    spec = tmp_path / "delete.json"
+    spec.write_text(
+        json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "offset": 500}]})
+    )
+    kafka_cli("kafka-delete-records", *bs, "--offset-json-file", str(spec), check=True)
+    earliest = kafka_cli("kafka-get-offsets", *bs, "--topic", topic, "--time", "-2", check=True)
+    assert earliest.stdout.split() == [f"{topic}:0:500"]
+
+    groups = kafka_cli("kafka-consumer-groups", *bs, "--list", check=True)
+    assert groups.returncode == 0
