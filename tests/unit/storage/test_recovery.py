@@ -231,3 +231,20 @@ def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path, rounds: int) -> None
         assert all_offsets(log)[-1][1] + 1 == log.log_end_offset
         assert len(all_offsets(log)) * 3 == log.log_end_offset
         crash(log)
+
+
+def test_batches_larger_than_read_chunks(tmp_path: Path) -> None:
+    d = tmp_path / "big-0"
+    config = LogConfig(segment_bytes=500_000, index_interval_bytes=4096)
+    log = open_log(d, config)
+    for i in range(8):
+        log.append_as_leader(simple_batch(2, size=100_000 + i), leader_epoch=0, now_ms=T0)
+    assert log.segment_count > 1
+    expected = all_offsets(log)
+    assert len(log.read(5, 1).records) > 200_000  # one whole batch despite max_bytes
+    crash(log)
+    path = sorted(d.glob("*.log"))[-1]
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size - 50_000)
+    log = open_log(d, config)
+    assert all_offsets(log) == expected[:-1]
