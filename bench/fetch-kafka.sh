@@ -22,8 +22,9 @@ STEP="start"
 
 say() { echo "fetch-kafka: $*" >&2; }
 step() { STEP="$1"; say "$1"; }
-fail() { say "FAILED during step '$STEP': $*"; exit 1; }
-trap 'rc=$?; if [ $rc -ne 0 ]; then say "FAILED during step: $STEP (exit $rc)"; fi' EXIT
+REPORTED=""
+fail() { say "FAILED during step '$STEP': $*"; REPORTED=1; exit 1; }
+trap 'rc=$?; if [ $rc -ne 0 ] && [ -z "$REPORTED" ]; then say "FAILED during step '"'"'$STEP'"'"' (exit $rc)"; fi' EXIT
 
 step "checking java and mvn"
 command -v java >/dev/null || fail "java not found on PATH (install OpenJDK 17+)"
@@ -81,6 +82,7 @@ POM
   fi
   say "newest 4.1 release: $VERSION"
 fi
+step "checking the version"
 [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "bad version '$VERSION' (want e.g. 4.1.2)"
 
 HOME_DIR="$CACHE/kafka-$VERSION"
@@ -106,8 +108,9 @@ step "downloading Kafka $VERSION and its dependencies with Maven (log: $work/mvn
 rm -rf "$LIBS.tmp"
 if ! mvn -B -f "$work/pom.xml" -Dmaven.repo.local="$M2" "$DEP_PLUGIN:copy-dependencies" \
     -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" >"$work/mvn.log" 2>&1; then
-  tail -30 "$work/mvn.log" >&2
-  fail "mvn copy-dependencies failed (full log: $work/mvn.log)"
+  grep '^\[ERROR\]' "$work/mvn.log" | head -3 >&2 || true
+  rm -rf "$LIBS.tmp"
+  fail "mvn copy-dependencies failed (is $VERSION a released Kafka version? full log: $work/mvn.log)"
 fi
 
 step "checking the downloaded jars"
