@@ -67,14 +67,21 @@ def test_admin_list_describe_alter_delete(gbroker: BrokerProcess, tmp_path: Path
     d = admin.describe_consumer_groups([group])[group].result(15)
     assert d.state == ConsumerGroupState.EMPTY and not d.members
 
-    offsets = admin.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group)])[group].result(15)
+    offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[
+        group
+    ].result(15)
     assert {tp.partition: tp.offset for tp in offsets.topic_partitions} == {0: 10, 1: 10}
-    altered = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
-        group, [TopicPartition(topic, 0, 3, metadata="checkpoint-7")])])[group].result(15)
+    altered = admin.alter_consumer_group_offsets(
+        [
+            ConsumerGroupTopicPartitions(
+                group, [TopicPartition(topic, 0, 3, metadata="checkpoint-7")]
+            )
+        ]
+    )[group].result(15)
     assert altered.topic_partitions[0].error is None
-    again = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(
-        group, [TopicPartition(topic, 0)])])[group].result(15)
+    again = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])]
+    )[group].result(15)
     assert again.topic_partitions[0].offset == 3
     assert again.topic_partitions[0].metadata == "checkpoint-7"
 
@@ -86,7 +93,8 @@ def test_admin_list_describe_alter_delete(gbroker: BrokerProcess, tmp_path: Path
 @pytest.mark.kafka_cli
 @pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime")
 def test_kafka_consumer_groups_describe_shows_lag_and_deletes_offsets(
-        gbroker: BrokerProcess) -> None:
+    gbroker: BrokerProcess,
+) -> None:
     from kafkaref import kafka_cli
 
     b = gbroker
@@ -94,10 +102,22 @@ def test_kafka_consumer_groups_describe_shows_lag_and_deletes_offsets(
     create_topic_v7(b.port, topic, 2)
     produce_spread(b.bootstrap, topic, [f"v{i}" for i in range(14)], 2)  # 7 per partition
     admin = AdminClient({"bootstrap.servers": b.bootstrap})
-    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
-        group, [TopicPartition(topic, 0, 2), TopicPartition(topic, 1, 7)])])[group].result(15)
-    out = kafka_cli("kafka-consumer-groups", "--bootstrap-server", b.bootstrap, "--describe",
-                    "--group", group, check=True).stdout
+    admin.alter_consumer_group_offsets(
+        [
+            ConsumerGroupTopicPartitions(
+                group, [TopicPartition(topic, 0, 2), TopicPartition(topic, 1, 7)]
+            )
+        ]
+    )[group].result(15)
+    out = kafka_cli(
+        "kafka-consumer-groups",
+        "--bootstrap-server",
+        b.bootstrap,
+        "--describe",
+        "--group",
+        group,
+        check=True,
+    ).stdout
     rows = {}
     for line in out.splitlines():
         cols = line.split()
@@ -105,47 +125,96 @@ def test_kafka_consumer_groups_describe_shows_lag_and_deletes_offsets(
             rows[int(cols[2])] = (int(cols[3]), int(cols[4]), int(cols[5]))
     assert rows == {0: (2, 7, 5), 1: (7, 7, 0)}, out
 
-    listed = kafka_cli("kafka-consumer-groups", "--bootstrap-server", b.bootstrap, "--list",
-                       check=True).stdout
+    listed = kafka_cli(
+        "kafka-consumer-groups", "--bootstrap-server", b.bootstrap, "--list", check=True
+    ).stdout
     assert group in listed.split()
-    kafka_cli("kafka-consumer-groups", "--bootstrap-server", b.bootstrap, "--delete-offsets",
-              "--group", group, "--topic", f"{topic}:0", check=True)
+    kafka_cli(
+        "kafka-consumer-groups",
+        "--bootstrap-server",
+        b.bootstrap,
+        "--delete-offsets",
+        "--group",
+        group,
+        "--topic",
+        f"{topic}:0",
+        check=True,
+    )
     assert committed_offsets(b.bootstrap, group, topic, 2) == {0: -1001, 1: 7}
 
 
 # -- bad input --------------------------------------------------------------------------------
 
 
-def _join(port: int, group: str, member_id: str = "", *, protocol_type: str = "consumer",
-          session_ms: int = 6000) -> Any:
+def _join(
+    port: int,
+    group: str,
+    member_id: str = "",
+    *,
+    protocol_type: str = "consumer",
+    session_ms: int = 6000,
+) -> Any:
     from kio.schema.join_group.v5 import request as jg
 
-    return kio_call(port, jg.JoinGroupRequest(
-        group_id=group, session_timeout=ms(session_ms), rebalance_timeout=ms(10000),
-        member_id=member_id, group_instance_id=None, protocol_type=protocol_type,
-        protocols=(jg.JoinGroupRequestProtocol(name="range", metadata=b"\x00\x00"),)))
+    return kio_call(
+        port,
+        jg.JoinGroupRequest(
+            group_id=group,
+            session_timeout=ms(session_ms),
+            rebalance_timeout=ms(10000),
+            member_id=member_id,
+            group_instance_id=None,
+            protocol_type=protocol_type,
+            protocols=(jg.JoinGroupRequestProtocol(name="range", metadata=b"\x00\x00"),),
+        ),
+    )
 
 
-def _commit(port: int, group: str, member_id: str, generation: int, topic: str,
-            offset: int) -> ErrorCode:
+def _commit(
+    port: int, group: str, member_id: str, generation: int, topic: str, offset: int
+) -> ErrorCode:
     from kio.schema.offset_commit.v8 import request as oc
 
-    response = kio_call(port, oc.OffsetCommitRequest(
-        group_id=group, generation_id_or_member_epoch=generation, member_id=member_id,
-        group_instance_id=None, topics=(oc.OffsetCommitRequestTopic(name=topic, partitions=(
-            oc.OffsetCommitRequestPartition(partition_index=0, committed_offset=offset,
-                                            committed_leader_epoch=-1,
-                                            committed_metadata=""),)),)))
+    response = kio_call(
+        port,
+        oc.OffsetCommitRequest(
+            group_id=group,
+            generation_id_or_member_epoch=generation,
+            member_id=member_id,
+            group_instance_id=None,
+            topics=(
+                oc.OffsetCommitRequestTopic(
+                    name=topic,
+                    partitions=(
+                        oc.OffsetCommitRequestPartition(
+                            partition_index=0,
+                            committed_offset=offset,
+                            committed_leader_epoch=-1,
+                            committed_metadata="",
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
     return ErrorCode(response.topics[0].partitions[0].error_code)
 
 
 def _fetch(port: int, group: str, topic: str) -> int:
     from kio.schema.offset_fetch.v8 import request as of
 
-    response = kio_call(port, of.OffsetFetchRequest(groups=(of.OffsetFetchRequestGroup(
-        group_id=group, topics=(of.OffsetFetchRequestTopics(name=topic,
-                                                            partition_indexes=(0,)),)),),
-        require_stable=False))
+    response = kio_call(
+        port,
+        of.OffsetFetchRequest(
+            groups=(
+                of.OffsetFetchRequestGroup(
+                    group_id=group,
+                    topics=(of.OffsetFetchRequestTopics(name=topic, partition_indexes=(0,)),),
+                ),
+            ),
+            require_stable=False,
+        ),
+    )
     return int(response.groups[0].topics[0].partitions[0].committed_offset)
 
 
@@ -157,8 +226,9 @@ def test_unknown_protocol_type_and_stale_generation(gbroker: BrokerProcess) -> N
     b = gbroker
     topic, group = unique_topic("bad"), f"g-{uuid.uuid4().hex[:8]}"
     create_topic_v7(b.port, topic, 1)
-    found = kio_call(b.port, fc.FindCoordinatorRequest(key_type=0, coordinator_keys=(
-        group, "other-group")))
+    found = kio_call(
+        b.port, fc.FindCoordinatorRequest(key_type=0, coordinator_keys=(group, "other-group"))
+    )
     assert [c.error_code for c in found.coordinators] == [ErrorCode.none] * 2
     assert {c.port for c in found.coordinators} == {b.port}
     txn = kio_call(b.port, fc.FindCoordinatorRequest(key_type=1, coordinator_keys=("tx",)))
@@ -169,9 +239,16 @@ def test_unknown_protocol_type_and_stale_generation(gbroker: BrokerProcess) -> N
     member = first.member_id
     joined = _join(b.port, group, member)
     assert joined.error_code == ErrorCode.none and joined.generation_id == 1
-    synced = kio_call(b.port, sg.SyncGroupRequest(
-        group_id=group, generation_id=1, member_id=member, group_instance_id=None,
-        assignments=(sg.SyncGroupRequestAssignment(member_id=member, assignment=b"x"),)))
+    synced = kio_call(
+        b.port,
+        sg.SyncGroupRequest(
+            group_id=group,
+            generation_id=1,
+            member_id=member,
+            group_instance_id=None,
+            assignments=(sg.SyncGroupRequestAssignment(member_id=member, assignment=b"x"),),
+        ),
+    )
     assert synced.error_code == ErrorCode.none and synced.assignment == b"x"
     assert _commit(b.port, group, member, 1, topic, 5) == ErrorCode.none
 
@@ -182,8 +259,9 @@ def test_unknown_protocol_type_and_stale_generation(gbroker: BrokerProcess) -> N
     assert bad_session.error_code == ErrorCode.invalid_session_timeout
     # (Raw DescribeGroups: this group's member metadata is not the consumer protocol's,
     # which librdkafka's describe would refuse.)
-    described = kio_call(b.port, dg.DescribeGroupsRequest(
-        groups=(group,), include_authorized_operations=False)).groups[0]
+    described = kio_call(
+        b.port, dg.DescribeGroupsRequest(groups=(group,), include_authorized_operations=False)
+    ).groups[0]
     assert described.group_state == "Stable"
     assert [m.member_id for m in described.members] == [member]
 
@@ -195,14 +273,28 @@ def test_unknown_protocol_type_and_stale_generation(gbroker: BrokerProcess) -> N
     assert _commit(b.port, group, "", -1, topic, 99) == ErrorCode.unknown_member_id
     assert _fetch(b.port, group, topic) == 5
     # SyncGroup for the old generation too.
-    stale = kio_call(b.port, sg.SyncGroupRequest(
-        group_id=group, generation_id=1, member_id=member, group_instance_id=None,
-        assignments=()))
+    stale = kio_call(
+        b.port,
+        sg.SyncGroupRequest(
+            group_id=group,
+            generation_id=1,
+            member_id=member,
+            group_instance_id=None,
+            assignments=(),
+        ),
+    )
     assert stale.error_code == ErrorCode.illegal_generation
     # The group still works for the current generation.
-    fresh = kio_call(b.port, sg.SyncGroupRequest(
-        group_id=group, generation_id=2, member_id=member, group_instance_id=None,
-        assignments=(sg.SyncGroupRequestAssignment(member_id=member, assignment=b"y"),)))
+    fresh = kio_call(
+        b.port,
+        sg.SyncGroupRequest(
+            group_id=group,
+            generation_id=2,
+            member_id=member,
+            group_instance_id=None,
+            assignments=(sg.SyncGroupRequestAssignment(member_id=member, assignment=b"y"),),
+        ),
+    )
     assert fresh.error_code == ErrorCode.none
     assert _commit(b.port, group, member, 2, topic, 6) == ErrorCode.none
     assert _fetch(b.port, group, topic) == 6

@@ -30,11 +30,19 @@ def test_group_of_one_client_library(tmp_path: Path, kind: str) -> None:
         create_topic_v7(b.port, topic, 4)
         produce_spread(b.bootstrap, topic, sorted(values(80)), 4)
         procs = [start(kind, b.bootstrap, group, topic, f"{kind}-{i}") for i in range(2)]
-        wait_for(lambda: assert_exclusive_cover(procs, 4)
-                 and all(len(p.assignment()) == 2 for p in procs), 90, "a 2/2 split")
+        wait_for(
+            lambda: (
+                assert_exclusive_cover(procs, 4) and all(len(p.assignment()) == 2 for p in procs)
+            ),
+            90,
+            "a 2/2 split",
+        )
         wait_for(lambda: procs[0].values() | procs[1].values() >= values(80), 60, "all records")
-        wait_for(lambda: committed_offsets(b.bootstrap, group, topic, 4)
-                 == {p: 20 for p in range(4)}, 30, "commits")
+        wait_for(
+            lambda: committed_offsets(b.bootstrap, group, topic, 4) == {p: 20 for p in range(4)},
+            30,
+            "commits",
+        )
         # One member leaves cleanly: the other takes over everything.
         procs[1].stop()
         wait_for(lambda: procs[0].assignment() == set(range(4)), 60, "takeover after leave")
@@ -50,14 +58,29 @@ def test_one_group_mixing_three_clients(tmp_path: Path) -> None:
         create_topic_v7(b.port, topic, 6)
         produce_spread(b.bootstrap, topic, sorted(values(120)), 6)
         procs = [
-            start("confluent", b.bootstrap, group, topic, "confluent",
-                  **{"partition.assignment.strategy": "range"}),
+            start(
+                "confluent",
+                b.bootstrap,
+                group,
+                topic,
+                "confluent",
+                **{"partition.assignment.strategy": "range"},
+            ),
             start("kafka-python", b.bootstrap, group, topic, "kafka-python"),
             start("aiokafka", b.bootstrap, group, topic, "aiokafka", range=True),
         ]
-        wait_for(lambda: assert_exclusive_cover(procs, 6)
-                 and all(len(p.assignment()) == 2 for p in procs), 120, "a 3-way split")
-        wait_for(lambda: set().union(*(p.values() for p in procs)) >= values(120), 60,
-                 "all records")
-        wait_for(lambda: committed_offsets(b.bootstrap, group, topic, 6)
-                 == {p: 20 for p in range(6)}, 30, "every client committed")
+        wait_for(
+            lambda: (
+                assert_exclusive_cover(procs, 6) and all(len(p.assignment()) == 2 for p in procs)
+            ),
+            120,
+            "a 3-way split",
+        )
+        wait_for(
+            lambda: set().union(*(p.values() for p in procs)) >= values(120), 60, "all records"
+        )
+        wait_for(
+            lambda: committed_offsets(b.bootstrap, group, topic, 6) == {p: 20 for p in range(6)},
+            30,
+            "every client committed",
+        )

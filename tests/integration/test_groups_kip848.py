@@ -30,25 +30,35 @@ def values(start: int, stop: int) -> list[str]:
 
 
 def test_kip848_group_failover_restart_and_admin(tmp_path: Path) -> None:
-    with group_broker(tmp_path / "data", FAST_CONSUMER_GROUPS) as b, \
-            consumers(tmp_path) as start:
+    with group_broker(tmp_path / "data", FAST_CONSUMER_GROUPS) as b, consumers(tmp_path) as start:
         topic, group = unique_topic("kip848"), f"g-{uuid.uuid4().hex[:8]}"
         create_topic_v7(b.port, topic, 6)
         produce_spread(b.bootstrap, topic, values(0, 300), 6)
-        procs = [start("confluent", b.bootstrap, group, topic, f"c{i}", **KIP848)
-                 for i in range(3)]
-        wait_for(lambda: assert_exclusive_cover(procs, 6)
-                 and all(len(p.assignment()) == 2 for p in procs), 60, "a 3-way assignment")
-        wait_for(lambda: set().union(*(p.values() for p in procs)) >= set(values(0, 300)), 60,
-                 "the first 300 records")
-        wait_for(lambda: all(o == 50 for o in committed_offsets(
-            b.bootstrap, group, topic, 6).values()), 30, "every record committed")
+        procs = [start("confluent", b.bootstrap, group, topic, f"c{i}", **KIP848) for i in range(3)]
+        wait_for(
+            lambda: (
+                assert_exclusive_cover(procs, 6) and all(len(p.assignment()) == 2 for p in procs)
+            ),
+            60,
+            "a 3-way assignment",
+        )
+        wait_for(
+            lambda: set().union(*(p.values() for p in procs)) >= set(values(0, 300)),
+            60,
+            "the first 300 records",
+        )
+        wait_for(
+            lambda: all(o == 50 for o in committed_offsets(b.bootstrap, group, topic, 6).values()),
+            30,
+            "every record committed",
+        )
 
         admin = AdminClient({"bootstrap.servers": b.bootstrap})
         d = admin.describe_consumer_groups([group])[group].result(15)
         assert d.type == ConsumerGroupType.CONSUMER and d.state == ConsumerGroupState.STABLE
-        assert sorted(tp.partition for m in d.members
-                      for tp in m.assignment.topic_partitions) == list(range(6))
+        assert sorted(
+            tp.partition for m in d.members for tp in m.assignment.topic_partitions
+        ) == list(range(6))
         listed = admin.list_consumer_groups().result(15).valid
         assert (group, ConsumerGroupType.CONSUMER) in {(g.group_id, g.type) for g in listed}
 
@@ -61,24 +71,41 @@ def test_kip848_group_failover_restart_and_admin(tmp_path: Path) -> None:
         wait_for(lambda: assert_exclusive_cover(survivors, 6), 30, "reassignment")
         took = time.monotonic() - killed_at
         assert took < 6 + 6, f"reassignment took {took:.1f}s"
-        wait_for(lambda: set().union(*(p.values() for p in procs)) >= set(values(0, 600)), 60,
-                 "all 600 records")
+        wait_for(
+            lambda: set().union(*(p.values() for p in procs)) >= set(values(0, 600)),
+            60,
+            "all 600 records",
+        )
         for partition in owned:
-            first = min(m["o"] for s, n in zip(survivors, at_kill, strict=True)
-                        for m in s.messages()[n:] if m["p"] == partition)
+            first = min(
+                m["o"]
+                for s, n in zip(survivors, at_kill, strict=True)
+                for m in s.messages()[n:]
+                if m["p"] == partition
+            )
             assert first == 50, f"partition {partition} resumed at {first}, committed 50"
 
-        wait_for(lambda: all(o == 100 for o in committed_offsets(
-            b.bootstrap, group, topic, 6).values()), 30, "every record committed")
+        wait_for(
+            lambda: all(o == 100 for o in committed_offsets(b.bootstrap, group, topic, 6).values()),
+            30,
+            "every record committed",
+        )
         seen_before = [len(s.messages()) for s in survivors]
         b.kill9()
         b.start()
         assert committed_offsets(b.bootstrap, group, topic, 6) == {p: 100 for p in range(6)}
         produce_spread(b.bootstrap, topic, values(600, 660), 6)
-        wait_for(lambda: set().union(*(p.values() for p in survivors)) >= set(values(600, 660)),
-                 60, "records produced after the restart")
+        wait_for(
+            lambda: set().union(*(p.values() for p in survivors)) >= set(values(600, 660)),
+            60,
+            "records produced after the restart",
+        )
         d = admin.describe_consumer_groups([group])[group].result(15)
         assert d.type == ConsumerGroupType.CONSUMER and len(d.members) == 2
-        replayed = [m for s, n in zip(survivors, seen_before, strict=True)
-                    for m in s.messages()[n:] if m["o"] < 100]
+        replayed = [
+            m
+            for s, n in zip(survivors, seen_before, strict=True)
+            for m in s.messages()[n:]
+            if m["o"] < 100
+        ]
         assert not replayed, replayed[:5]

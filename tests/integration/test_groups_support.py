@@ -34,15 +34,17 @@ from support_broker import BrokerProcess, free_port
 FAST_GROUPS = ["group.initial.rebalance.delay.ms=0"]
 # KIP-848 groups: the broker owns session and heartbeat timing; shorten them for tests.
 FAST_CONSUMER_GROUPS = [
-    "group.consumer.min.session.timeout.ms=6000", "group.consumer.session.timeout.ms=6000",
-    "group.consumer.min.heartbeat.interval.ms=500", "group.consumer.heartbeat.interval.ms=500",
+    "group.consumer.min.session.timeout.ms=6000",
+    "group.consumer.session.timeout.ms=6000",
+    "group.consumer.min.heartbeat.interval.ms=500",
+    "group.consumer.heartbeat.interval.ms=500",
 ]
 
 
 def _groups_merged() -> bool:
     from millrace_broker.server.handlers import HANDLERS
 
-    return 11 in HANDLERS
+    return 11 in HANDLERS and 26 in HANDLERS  # groups and transactions
 
 
 class GroupBrokerProcess(BrokerProcess):
@@ -63,8 +65,9 @@ def group_broker(data_dir: Path, overrides: list[str] | None = None) -> Iterator
         broker.stop()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, *,
-              interval: float = 0.1) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, what: str, *, interval: float = 0.1
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -76,7 +79,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, *,
 
 # -- consumers in their own processes -------------------------------------------------------
 
-CONSUMER_SCRIPT = r'''
+CONSUMER_SCRIPT = r"""
 import asyncio, json, signal, sys, time
 kind, bootstrap, group, topic = sys.argv[1:5]
 conf = json.loads(sys.argv[5])
@@ -169,14 +172,22 @@ else:
         finally:
             await c.stop()
     asyncio.run(main())
-'''
+"""
 
 
 class ConsumerProc:
     """A consumer process; its JSON-line reports are gathered by a reader thread."""
 
-    def __init__(self, script: Path, kind: str, bootstrap: str, group: str, topic: str,
-                 name: str, **conf: Any) -> None:
+    def __init__(
+        self,
+        script: Path,
+        kind: str,
+        bootstrap: str,
+        group: str,
+        topic: str,
+        name: str,
+        **conf: Any,
+    ) -> None:
         self.name = name
         self.kind = kind
         self.events: list[dict[str, Any]] = []
@@ -184,7 +195,8 @@ class ConsumerProc:
         self.stderr_path = script.parent / f"{name}.stderr"
         self.proc = subprocess.Popen(
             [sys.executable, str(script), kind, bootstrap, group, topic, json.dumps(conf)],
-            stdout=subprocess.PIPE, stderr=open(self.stderr_path, "wb"),  # noqa: SIM115
+            stdout=subprocess.PIPE,
+            stderr=open(self.stderr_path, "wb"),  # noqa: SIM115
             env={**os.environ},
         )
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -250,8 +262,9 @@ def consumers(tmp_path: Path) -> Iterator[Callable[..., ConsumerProc]]:
     script.write_text(CONSUMER_SCRIPT)
     started: list[ConsumerProc] = []
 
-    def start(kind: str, bootstrap: str, group: str, topic: str, name: str,
-              **conf: Any) -> ConsumerProc:
+    def start(
+        kind: str, bootstrap: str, group: str, topic: str, name: str, **conf: Any
+    ) -> ConsumerProc:
         proc = ConsumerProc(script, kind, bootstrap, group, topic, name, **conf)
         started.append(proc)
         return proc
@@ -275,9 +288,12 @@ def assert_exclusive_cover(procs: list[ConsumerProc], partitions: int) -> bool:
 
 def kio_call(port: int, request: Any, *, correlation_id: int = 7, timeout: float = 10) -> Any:
     header_cls = type(request).__header_schema__
-    header = header_cls(request_api_key=request.__api_key__,
-                        request_api_version=request.__version__,
-                        correlation_id=correlation_id, client_id="raw-test")
+    header = header_cls(
+        request_api_key=request.__api_key__,
+        request_api_version=request.__version__,
+        correlation_id=correlation_id,
+        client_id="raw-test",
+    )
     buffer = io.BytesIO()
     entity_writer(header_cls)(buffer, header)
     entity_writer(type(request))(buffer, request)
@@ -312,8 +328,12 @@ def produce_spread(bootstrap: str, topic: str, values: list[str], partitions: in
     errors: list[Any] = []
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for i, value in enumerate(values):
-        producer.produce(topic, value=value.encode(), partition=i % partitions,
-                         on_delivery=lambda err, _m: errors.append(err) if err else None)
+        producer.produce(
+            topic,
+            value=value.encode(),
+            partition=i % partitions,
+            on_delivery=lambda err, _m: errors.append(err) if err else None,
+        )
         producer.poll(0)
     assert producer.flush(30) == 0
     assert not errors, errors
@@ -324,8 +344,9 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)],
-                                   timeout=15)
+        found = consumer.committed(
+            [TopicPartition(topic, p) for p in range(partitions)], timeout=15
+        )
     finally:
         consumer.close()
     return {tp.partition: tp.offset for tp in found}
@@ -341,8 +362,17 @@ def create_topic_v7(port: int, name: str, partitions: int) -> None:
     from kio.static.primitive import i16, i32, i32Timedelta
 
     request = ct.CreateTopicsRequest(
-        topics=(ct.CreatableTopic(name=TopicName(name), num_partitions=i32(partitions),
-                                  replication_factor=i16(1), assignments=(), configs=()),),
-        timeout=i32Timedelta.parse(datetime.timedelta(seconds=15)), validate_only=False)
+        topics=(
+            ct.CreatableTopic(
+                name=TopicName(name),
+                num_partitions=i32(partitions),
+                replication_factor=i16(1),
+                assignments=(),
+                configs=(),
+            ),
+        ),
+        timeout=i32Timedelta.parse(datetime.timedelta(seconds=15)),
+        validate_only=False,
+    )
     response = kio_call(port, request)
     assert response.topics[0].error_code == ErrorCode.none, response

@@ -18,14 +18,27 @@ class Cluster:
         self.cfg = CgConfig(session_timeout_ms=6000, **config)  # type: ignore[arg-type]
         self.counts = dict(COUNTS)
 
-    def hb(self, member: str, epoch: int, *, now: int = 0, topics: tuple[str, ...] | None = None,
-           owned: dict[str, set[int]] | None = None, instance: str | None = None,
-           assignor: str | None = None, rebalance_ms: int = -1) -> CgResult:
+    def hb(
+        self,
+        member: str,
+        epoch: int,
+        *,
+        now: int = 0,
+        topics: tuple[str, ...] | None = None,
+        owned: dict[str, set[int]] | None = None,
+        instance: str | None = None,
+        assignor: str | None = None,
+        rebalance_ms: int = -1,
+    ) -> CgResult:
         if epoch == 0 and topics is None:
             topics = ("t",)
-        return cg.heartbeat(self.groups, self.cfg, CgHeartbeat(
-            "g", member, epoch, instance, None, rebalance_ms, topics, assignor, owned),
-            self.counts.get, now)
+        return cg.heartbeat(
+            self.groups,
+            self.cfg,
+            CgHeartbeat("g", member, epoch, instance, None, rebalance_ms, topics, assignor, owned),
+            self.counts.get,
+            now,
+        )
 
     @property
     def group(self) -> cg.ConsumerGroup:
@@ -74,9 +87,16 @@ def test_fencing() -> None:
     # The answer was lost: the previous epoch with matching owned partitions is accepted.
     assert c.hb("a", 1, owned=done.assignment).error is E.none
     assert c.hb("a", 1, owned={"t": {3}}).error is E.fenced_member_epoch
-    assert cg.heartbeat(c.groups, c.cfg, CgHeartbeat("g", "x", 0, server_assignor="magic",
-                                                     subscribed=("t",)),
-                        c.counts.get, 0).error is E.unsupported_assignor
+    assert (
+        cg.heartbeat(
+            c.groups,
+            c.cfg,
+            CgHeartbeat("g", "x", 0, server_assignor="magic", subscribed=("t",)),
+            c.counts.get,
+            0,
+        ).error
+        is E.unsupported_assignor
+    )
 
 
 def test_session_timeout_moves_partitions_to_survivor() -> None:
@@ -100,8 +120,7 @@ def test_survivor_takes_over_after_peer_expires() -> None:
     c.hb("a", 1, now=200, owned=a.assignment)
     c.hb("b", 2, now=200, owned={})
     for now in range(1000, 8000, 1000):
-        r = c.hb("a", c.group.members["a"].epoch, now=now,
-                 owned=c.group.members["a"].assigned)
+        r = c.hb("a", c.group.members["a"].epoch, now=now, owned=c.group.members["a"].assigned)
         cg.tick(c.groups, now)
     r = c.hb("a", c.group.members["a"].epoch, now=8000, owned=c.group.members["a"].assigned)
     assert set(c.group.members) == {"a"}
@@ -172,9 +191,17 @@ def test_snapshot_replays_and_commits_check_member_epoch() -> None:
     mgr.store_consumer_group(c.group)
 
     def commit(member: str, epoch: int) -> list[E]:
-        return offsets.commit(mgr, group_id="g", member_id=member, instance_id=None,
-                              generation=epoch, partitions=[offsets.CommitPartition("t", 0, 9)],
-                              partition_exists=lambda t, p: True, api_version=9, now=1)
+        return offsets.commit(
+            mgr,
+            group_id="g",
+            member_id=member,
+            instance_id=None,
+            generation=epoch,
+            partitions=[offsets.CommitPartition("t", 0, 9)],
+            partition_exists=lambda t, p: True,
+            api_version=9,
+            now=1,
+        )
 
     assert commit("a", 0) == [E.stale_member_epoch]
     assert commit("a", 5) == [E.fenced_member_epoch]
@@ -190,5 +217,6 @@ def test_snapshot_replays_and_commits_check_member_epoch() -> None:
     fresh.finish_load(0)
     restored = fresh.consumer_groups["g"]
     assert restored.epoch == c.group.epoch and flat(restored.members["a"].assigned) == flat(
-        a.assignment)
+        a.assignment
+    )
     assert fresh.groups["g"].offsets[("t", 0)].offset == 9

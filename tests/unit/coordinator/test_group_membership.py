@@ -39,23 +39,64 @@ class Harness:
             assert token not in self.results, "a token was answered twice"
             self.results[token] = result
 
-    def join(self, member_id: str = "", *, now: int = 0, group: str = "g",
-             instance: str | None = None, protocols: tuple[tuple[str, bytes], ...] = (
-                 ("range", b"r"),), ptype: str = "consumer", session: int = 6000,
-             rebalance: int = 10000, known_id_required: bool = True) -> int:
+    def join(
+        self,
+        member_id: str = "",
+        *,
+        now: int = 0,
+        group: str = "g",
+        instance: str | None = None,
+        protocols: tuple[tuple[str, bytes], ...] = (("range", b"r"),),
+        ptype: str = "consumer",
+        session: int = 6000,
+        rebalance: int = 10000,
+        known_id_required: bool = True,
+    ) -> int:
         self.token += 1
-        membership.join(self.mgr, JoinRequest(
-            group, member_id, instance, ptype, protocols, session, rebalance, "client",
-            "/127.0.0.1", known_id_required, True), self.token, now)
+        membership.join(
+            self.mgr,
+            JoinRequest(
+                group,
+                member_id,
+                instance,
+                ptype,
+                protocols,
+                session,
+                rebalance,
+                "client",
+                "/127.0.0.1",
+                known_id_required,
+                True,
+            ),
+            self.token,
+            now,
+        )
         self.collect()
         return self.token
 
-    def sync(self, member_id: str, generation: int, *, now: int = 0, group: str = "g",
-             assignments: dict[str, bytes] | None = None, instance: str | None = None) -> int:
+    def sync(
+        self,
+        member_id: str,
+        generation: int,
+        *,
+        now: int = 0,
+        group: str = "g",
+        assignments: dict[str, bytes] | None = None,
+        instance: str | None = None,
+    ) -> int:
         self.token += 1
-        membership.sync(self.mgr, group_id=group, member_id=member_id, instance_id=instance,
-                        generation=generation, protocol_type=None, protocol_name=None,
-                        assignments=assignments or {}, token=self.token, now=now)
+        membership.sync(
+            self.mgr,
+            group_id=group,
+            member_id=member_id,
+            instance_id=instance,
+            generation=generation,
+            protocol_type=None,
+            protocol_name=None,
+            assignments=assignments or {},
+            token=self.token,
+            now=now,
+        )
         self.collect()
         return self.token
 
@@ -78,14 +119,14 @@ class Harness:
         assert first.error is E.member_id_required
         return first.member_id
 
-    def form_group(self, n: int, *, now: int = 0, instances: Sequence[str | None] = (),
-                   **kw: object) -> list[str]:
+    def form_group(
+        self, n: int, *, now: int = 0, instances: Sequence[str | None] = (), **kw: object
+    ) -> list[str]:
         tokens = []
         for i in range(n):
             instance = instances[i] if i < len(instances) else None
             if instance is None:
-                tokens.append(self.join(self.new_member_id(now=now, **kw), now=now,
-                                        **kw))  # type: ignore[arg-type]
+                tokens.append(self.join(self.new_member_id(now=now, **kw), now=now, **kw))  # type: ignore[arg-type]
             else:
                 tokens.append(self.join(now=now, instance=instance, **kw))  # type: ignore[arg-type]
         self.tick(now)
@@ -95,9 +136,16 @@ class Harness:
         leader = joined[0].leader
         assert sum(1 for j in joined if j.members) == 1
         gen = joined[0].generation
-        syncs = [self.sync(m, gen, now=now, instance=instances[i] if i < len(instances) else None,
-                           assignments={x: x.encode() for x in ids} if m == leader else None)
-                 for i, m in enumerate(ids)]
+        syncs = [
+            self.sync(
+                m,
+                gen,
+                now=now,
+                instance=instances[i] if i < len(instances) else None,
+                assignments={x: x.encode() for x in ids} if m == leader else None,
+            )
+            for i, m in enumerate(ids)
+        ]
         assert [self.sync_result(t).assignment for t in syncs] == [m.encode() for m in ids]
         return ids
 
@@ -136,18 +184,26 @@ def test_fencing_errors_on_heartbeat() -> None:
     a, b = h.form_group(2)
     hb = membership.heartbeat
     assert hb(h.mgr, group_id="g", member_id=a, instance_id=None, generation=1, now=1) is E.none
-    assert hb(h.mgr, group_id="g", member_id=a, instance_id=None, generation=0,
-              now=1) is E.illegal_generation
-    assert hb(h.mgr, group_id="g", member_id="nobody", instance_id=None, generation=1,
-              now=1) is E.unknown_member_id
-    assert hb(h.mgr, group_id="nogroup", member_id=a, instance_id=None, generation=1,
-              now=1) is E.unknown_member_id
+    assert (
+        hb(h.mgr, group_id="g", member_id=a, instance_id=None, generation=0, now=1)
+        is E.illegal_generation
+    )
+    assert (
+        hb(h.mgr, group_id="g", member_id="nobody", instance_id=None, generation=1, now=1)
+        is E.unknown_member_id
+    )
+    assert (
+        hb(h.mgr, group_id="nogroup", member_id=a, instance_id=None, generation=1, now=1)
+        is E.unknown_member_id
+    )
     # A third member joins: the others learn about the rebalance from their heartbeat.
     c = h.new_member_id(now=2)
     h.join(c, now=2)
     assert state(h) is GroupState.PREPARING_REBALANCE
-    assert hb(h.mgr, group_id="g", member_id=a, instance_id=None, generation=1,
-              now=3) is E.rebalance_in_progress
+    assert (
+        hb(h.mgr, group_id="g", member_id=a, instance_id=None, generation=1, now=3)
+        is E.rebalance_in_progress
+    )
     ta, tb = h.join(a, now=4), h.join(b, now=4)
     assert state(h) is GroupState.COMPLETING_REBALANCE  # everyone rejoined: no waiting
     assert {h.join_result(t).generation for t in (ta, tb)} == {2}
@@ -156,8 +212,7 @@ def test_fencing_errors_on_heartbeat() -> None:
 def test_session_timeout_removes_silent_member_and_rebalances() -> None:
     h = Harness()
     a, b = h.form_group(2)
-    membership.heartbeat(h.mgr, group_id="g", member_id=a, instance_id=None, generation=1,
-                         now=5000)
+    membership.heartbeat(h.mgr, group_id="g", member_id=a, instance_id=None, generation=1, now=5000)
     h.tick(6001)  # b's session (6000 ms from the sync at 0) ran out
     group = h.mgr.groups["g"]
     assert b not in group.members and state(h) is GroupState.PREPARING_REBALANCE
@@ -172,8 +227,9 @@ def test_rebalance_timeout_drops_members_that_do_not_rejoin() -> None:
     a, b = h.form_group(2)
     t = h.join(a, now=100)  # leader rejoins: rebalance; b keeps heartbeating only
     for now in range(1000, 10100, 1000):
-        membership.heartbeat(h.mgr, group_id="g", member_id=b, instance_id=None,
-                             generation=1, now=now)
+        membership.heartbeat(
+            h.mgr, group_id="g", member_id=b, instance_id=None, generation=1, now=now
+        )
         h.tick(now)
     assert t not in h.results
     h.tick(10100)  # rebalance timeout (10 s) after the rebalance started
@@ -242,8 +298,12 @@ def test_static_member_rejoin_keeps_generation_and_fences_old_id() -> None:
     assert state(h) is GroupState.STABLE
     synced = h.sync_result(h.sync(result.member_id, generation, instance="inst-a"))
     assert synced.assignment == a.encode()
-    assert membership.heartbeat(h.mgr, group_id="g", member_id=a, instance_id="inst-a",
-                                generation=generation, now=200) is E.fenced_instance_id
+    assert (
+        membership.heartbeat(
+            h.mgr, group_id="g", member_id=a, instance_id="inst-a", generation=generation, now=200
+        )
+        is E.fenced_instance_id
+    )
 
 
 def test_static_member_is_not_removed_at_join_completion() -> None:
@@ -251,8 +311,12 @@ def test_static_member_is_not_removed_at_join_completion() -> None:
     a, s = h.form_group(2, instances=[None, "inst-s"])
     ta = h.join(a, now=10)  # the leader rejoins: rebalance; the static member only heartbeats
     for now in (5000, 9000):
-        assert membership.heartbeat(h.mgr, group_id="g", member_id=s, instance_id="inst-s",
-                                    generation=1, now=now) is E.rebalance_in_progress
+        assert (
+            membership.heartbeat(
+                h.mgr, group_id="g", member_id=s, instance_id="inst-s", generation=1, now=now
+            )
+            is E.rebalance_in_progress
+        )
     h.tick(10_010)
     assert h.join_result(ta).generation == 2
     assert set(h.mgr.groups["g"].members) == {a, s}  # not removed: only its session can
@@ -311,8 +375,9 @@ def test_pending_sync_expiry_removes_members_that_never_synced() -> None:
     leader = h.join_result(ta).leader
     h.sync(leader, 1, assignments={a: b"1", b: b"2"})
     assert state(h) is GroupState.STABLE
-    membership.heartbeat(h.mgr, group_id="g", member_id=leader, instance_id=None,
-                         generation=1, now=5000)
+    membership.heartbeat(
+        h.mgr, group_id="g", member_id=leader, instance_id=None, generation=1, now=5000
+    )
     h.tick(10001)
     follower = b if leader == a else a
     assert follower not in h.mgr.groups["g"].members
@@ -335,12 +400,25 @@ def test_commit_validation() -> None:
     a, _ = h.form_group(2)
     topic = [offsets.CommitPartition("t", 0, 5, 1, "md")]
 
-    def commit(member: str, generation: int, *, group: str = "g",
-               instance: str | None = None, version: int = 8) -> list[E]:
-        return offsets.commit(h.mgr, group_id=group, member_id=member, instance_id=instance,
-                              generation=generation, partitions=topic,
-                              partition_exists=lambda t, p: t == "t", api_version=version,
-                              now=1)
+    def commit(
+        member: str,
+        generation: int,
+        *,
+        group: str = "g",
+        instance: str | None = None,
+        version: int = 8,
+    ) -> list[E]:
+        return offsets.commit(
+            h.mgr,
+            group_id=group,
+            member_id=member,
+            instance_id=instance,
+            generation=generation,
+            partitions=topic,
+            partition_exists=lambda t, p: t == "t",
+            api_version=version,
+            now=1,
+        )
 
     before = len(h.written)
     assert commit(a, 0) == [E.illegal_generation]
@@ -352,14 +430,29 @@ def test_commit_validation() -> None:
     assert commit(a, 1) == [E.none]
     assert h.mgr.groups["g"].offsets[("t", 0)].metadata == "md"
     assert commit("", -1, group="simple") == [E.none]
-    unknown = offsets.commit(h.mgr, group_id="simple", member_id="", instance_id=None,
-                             generation=-1, partitions=[offsets.CommitPartition("nope", 0, 1)],
-                             partition_exists=lambda t, p: t == "t", api_version=8, now=1)
+    unknown = offsets.commit(
+        h.mgr,
+        group_id="simple",
+        member_id="",
+        instance_id=None,
+        generation=-1,
+        partitions=[offsets.CommitPartition("nope", 0, 1)],
+        partition_exists=lambda t, p: t == "t",
+        api_version=8,
+        now=1,
+    )
     assert unknown == [E.unknown_topic_or_partition]
-    big = offsets.commit(h.mgr, group_id="simple", member_id="", instance_id=None,
-                         generation=-1, partitions=[offsets.CommitPartition("t", 0, 1, -1,
-                                                                             "x" * 5000)],
-                         partition_exists=lambda t, p: True, api_version=8, now=1)
+    big = offsets.commit(
+        h.mgr,
+        group_id="simple",
+        member_id="",
+        instance_id=None,
+        generation=-1,
+        partitions=[offsets.CommitPartition("t", 0, 1, -1, "x" * 5000)],
+        partition_exists=lambda t, p: True,
+        api_version=8,
+        now=1,
+    )
     assert big == [E.offset_metadata_too_large]
 
 
@@ -369,27 +462,60 @@ def test_commit_during_completing_rebalance_is_rebalance_in_progress() -> None:
     ta = h.join(a)
     h.tick(0)
     assert state(h) is GroupState.COMPLETING_REBALANCE
-    errors = offsets.commit(h.mgr, group_id="g", member_id=a, instance_id=None,
-                            generation=h.join_result(ta).generation,
-                            partitions=[offsets.CommitPartition("t", 0, 1)],
-                            partition_exists=lambda t, p: True, api_version=8, now=1)
+    errors = offsets.commit(
+        h.mgr,
+        group_id="g",
+        member_id=a,
+        instance_id=None,
+        generation=h.join_result(ta).generation,
+        partitions=[offsets.CommitPartition("t", 0, 1)],
+        partition_exists=lambda t, p: True,
+        api_version=8,
+        now=1,
+    )
     assert errors == [E.rebalance_in_progress]
 
 
 def test_replay_restores_groups_and_offsets() -> None:
     h = Harness()
     a, b = h.form_group(2)
-    offsets.commit(h.mgr, group_id="g", member_id=a, instance_id=None, generation=1,
-                   partitions=[offsets.CommitPartition("t", 0, 10, 3, "meta"),
-                               offsets.CommitPartition("t", 1, 20)],
-                   partition_exists=lambda t, p: True, api_version=8, now=5)
-    offsets.commit(h.mgr, group_id="solo", member_id="", instance_id=None, generation=-1,
-                   partitions=[offsets.CommitPartition("t", 0, 7)],
-                   partition_exists=lambda t, p: True, api_version=8, now=5)
+    offsets.commit(
+        h.mgr,
+        group_id="g",
+        member_id=a,
+        instance_id=None,
+        generation=1,
+        partitions=[
+            offsets.CommitPartition("t", 0, 10, 3, "meta"),
+            offsets.CommitPartition("t", 1, 20),
+        ],
+        partition_exists=lambda t, p: True,
+        api_version=8,
+        now=5,
+    )
+    offsets.commit(
+        h.mgr,
+        group_id="solo",
+        member_id="",
+        instance_id=None,
+        generation=-1,
+        partitions=[offsets.CommitPartition("t", 0, 7)],
+        partition_exists=lambda t, p: True,
+        api_version=8,
+        now=5,
+    )
     assert offsets.delete_offsets(h.mgr, "solo", [("t", 0)]) == (E.none, [E.none])
-    offsets.commit(h.mgr, group_id="gone", member_id="", instance_id=None, generation=-1,
-                   partitions=[offsets.CommitPartition("t", 0, 7)],
-                   partition_exists=lambda t, p: True, api_version=8, now=5)
+    offsets.commit(
+        h.mgr,
+        group_id="gone",
+        member_id="",
+        instance_id=None,
+        generation=-1,
+        partitions=[offsets.CommitPartition("t", 0, 7)],
+        partition_exists=lambda t, p: True,
+        api_version=8,
+        now=5,
+    )
     assert h.mgr.delete_group("gone", 6) is E.none
 
     fresh = GroupManager(GroupConfig(), lambda g, r: None)
@@ -405,8 +531,12 @@ def test_replay_restores_groups_and_offsets() -> None:
     assert group.offsets[("t", 0)].metadata == "meta"
     assert "solo" not in fresh.groups and "gone" not in fresh.groups
     # The reloaded members must heartbeat within their session from the load.
-    assert membership.heartbeat(fresh, group_id="g", member_id=a, instance_id=None,
-                                generation=1, now=2000) is E.none
+    assert (
+        membership.heartbeat(
+            fresh, group_id="g", member_id=a, instance_id=None, generation=1, now=2000
+        )
+        is E.none
+    )
     membership.tick(fresh, 7001)
     assert b not in fresh.groups["g"].members
 
@@ -418,8 +548,7 @@ def test_delete_group_and_offset_delete() -> None:
     assert h.mgr.delete_group("nope", 1) is E.group_id_not_found
     # Consumer group members subscribe to "range" metadata b"r", which is no valid
     # subscription: OffsetDelete treats every topic as in use.
-    assert offsets.delete_offsets(h.mgr, "g", [("t", 0)]) == (E.none,
-                                                             [E.group_subscribed_to_topic])
+    assert offsets.delete_offsets(h.mgr, "g", [("t", 0)]) == (E.none, [E.group_subscribed_to_topic])
     ids = list(h.mgr.groups["g"].members)
     membership.leave(h.mgr, "g", [(m, None) for m in ids], 2)
     assert state(h) is GroupState.EMPTY
@@ -430,12 +559,28 @@ def test_delete_group_and_offset_delete() -> None:
 def test_offset_retention() -> None:
     h = Harness(offsets_retention_ms=60_000)
     a = h.form_group(1)[0]
-    offsets.commit(h.mgr, group_id="g", member_id=a, instance_id=None, generation=1,
-                   partitions=[offsets.CommitPartition("t", 0, 1)],
-                   partition_exists=lambda t, p: True, api_version=8, now=0)
-    offsets.commit(h.mgr, group_id="simple", member_id="", instance_id=None, generation=-1,
-                   partitions=[offsets.CommitPartition("t", 0, 1)],
-                   partition_exists=lambda t, p: True, api_version=8, now=0)
+    offsets.commit(
+        h.mgr,
+        group_id="g",
+        member_id=a,
+        instance_id=None,
+        generation=1,
+        partitions=[offsets.CommitPartition("t", 0, 1)],
+        partition_exists=lambda t, p: True,
+        api_version=8,
+        now=0,
+    )
+    offsets.commit(
+        h.mgr,
+        group_id="simple",
+        member_id="",
+        instance_id=None,
+        generation=-1,
+        partitions=[offsets.CommitPartition("t", 0, 1)],
+        partition_exists=lambda t, p: True,
+        api_version=8,
+        now=0,
+    )
     assert offsets.expire_offsets(h.mgr, 59_999) == 0
     assert offsets.expire_offsets(h.mgr, 60_000) == 1  # the simple group's, by commit time
     assert "simple" not in h.mgr.groups

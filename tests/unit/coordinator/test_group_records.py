@@ -51,9 +51,15 @@ def test_offset_key_and_value_round_trip() -> None:
 
 def test_group_value_round_trip_with_static_member() -> None:
     value = GroupValue(
-        "consumer", 5, "range", "m1", 123,
-        (MemberValue("m1", "instance-a", "client", "/127.0.0.1", 30000, 6000, b"sub", b"asg"),
-         MemberValue("m2", None, "client", "/127.0.0.1", 30000, 6000, b"", b"")),
+        "consumer",
+        5,
+        "range",
+        "m1",
+        123,
+        (
+            MemberValue("m1", "instance-a", "client", "/127.0.0.1", 30000, 6000, b"sub", b"asg"),
+            MemberValue("m2", None, "client", "/127.0.0.1", 30000, 6000, b"", b""),
+        ),
     )
     assert decode_key(encode_group_key(GroupKey("g"))) == GroupKey("g")
     assert decode_group_value(encode_group_value(value)) == value

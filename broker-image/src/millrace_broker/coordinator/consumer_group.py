@@ -73,8 +73,9 @@ class ConsumerGroup:
             return "Empty"
         if self.assignment_epoch != self.epoch:
             return "Assigning"
-        if any(m.epoch != self.assignment_epoch or m.state != "stable"
-               for m in self.members.values()):
+        if any(
+            m.epoch != self.assignment_epoch or m.state != "stable" for m in self.members.values()
+        ):
             return "Reconciling"
         return "Stable"
 
@@ -142,18 +143,27 @@ def assign_range(members: dict[str, CgMember], counts: dict[str, int]) -> dict[s
     return out
 
 
-def assign_uniform(members: dict[str, CgMember], counts: dict[str, int],
-                   previous: dict[str, Assignment]) -> dict[str, Assignment]:
+def assign_uniform(
+    members: dict[str, CgMember], counts: dict[str, int], previous: dict[str, Assignment]
+) -> dict[str, Assignment]:
     """Balanced within one partition per member, keeping previous owners where it can."""
     out: dict[str, Assignment] = {m: {} for m in members}
     load = dict.fromkeys(members, 0)
-    every = [(t, p) for t in sorted(counts) for p in range(counts[t])
-             if any(t in m.subscribed for m in members.values())]
+    every = [
+        (t, p)
+        for t in sorted(counts)
+        for p in range(counts[t])
+        if any(t in m.subscribed for m in members.values())
+    ]
     floor = len(every) // max(len(members), 1)
     taken: set[tuple[str, int]] = set()
     for member_id in sorted(members):
-        kept = sorted((t, p) for t, ps in previous.get(member_id, {}).items() for p in ps
-                      if t in members[member_id].subscribed and p < counts.get(t, 0))
+        kept = sorted(
+            (t, p)
+            for t, ps in previous.get(member_id, {}).items()
+            for p in ps
+            if t in members[member_id].subscribed and p < counts.get(t, 0)
+        )
         for t, p in kept[:floor]:
             out[member_id].setdefault(t, set()).add(p)
             taken.add((t, p))
@@ -202,8 +212,9 @@ def reconcile(group: ConsumerGroup, member: CgMember, owned: Assignment | None) 
         _next(group, member, member.epoch, target, owned)
 
 
-def _next(group: ConsumerGroup, member: CgMember, epoch: int, target: Assignment,
-          owned: Assignment | None) -> None:
+def _next(
+    group: ConsumerGroup, member: CgMember, epoch: int, target: Assignment, owned: Assignment | None
+) -> None:
     owners = _owner_epochs(group, member.member_id)
     assigned: Assignment = {}
     revoking: Assignment = {}
@@ -240,8 +251,9 @@ def _next(group: ConsumerGroup, member: CgMember, epoch: int, target: Assignment
 
 
 def _refresh_target(group: ConsumerGroup, cfg: CgConfig, counts_of: PartitionCount) -> None:
-    counts = {t: c for t in sorted(group.subscribed_topics())
-              if (c := counts_of(t)) is not None and c > 0}
+    counts = {
+        t: c for t in sorted(group.subscribed_topics()) if (c := counts_of(t)) is not None and c > 0
+    }
     if counts != group.partition_counts:
         group.partition_counts = counts
         if group.epoch == group.assignment_epoch:  # else already due for a new target
@@ -257,14 +269,21 @@ def _refresh_target(group: ConsumerGroup, cfg: CgConfig, counts_of: PartitionCou
     group.assignment_epoch = group.epoch
 
 
-def heartbeat(groups: dict[str, ConsumerGroup], cfg: CgConfig, req: CgHeartbeat,
-              counts_of: PartitionCount, now: int) -> CgResult:
+def heartbeat(
+    groups: dict[str, ConsumerGroup],
+    cfg: CgConfig,
+    req: CgHeartbeat,
+    counts_of: PartitionCount,
+    now: int,
+) -> CgResult:
     if not req.group_id:
         return CgResult(E.invalid_request, message="GroupId can't be empty.")
     if req.server_assignor is not None and req.server_assignor not in cfg.assignors:
-        return CgResult(E.unsupported_assignor,
-                        message=f"Assignor {req.server_assignor} is not supported; "
-                                f"use one of {', '.join(cfg.assignors)}.")
+        return CgResult(
+            E.unsupported_assignor,
+            message=f"Assignor {req.server_assignor} is not supported; "
+            f"use one of {', '.join(cfg.assignors)}.",
+        )
     group = groups.get(req.group_id)
     if group is None:
         if req.member_epoch != 0:
@@ -276,8 +295,9 @@ def heartbeat(groups: dict[str, ConsumerGroup], cfg: CgConfig, req: CgHeartbeat,
         return _leave(group, member, member_id, req.member_epoch, now)
     if req.member_epoch == 0:
         if req.subscribed is None and member is None:
-            return CgResult(E.invalid_request,
-                            message="SubscribedTopicNames must be set in the first request.")
+            return CgResult(
+                E.invalid_request, message="SubscribedTopicNames must be set in the first request."
+            )
         joined = _join(group, cfg, req, member_id, member)
         if isinstance(joined, CgResult):
             return joined
@@ -286,12 +306,17 @@ def heartbeat(groups: dict[str, ConsumerGroup], cfg: CgConfig, req: CgHeartbeat,
         if member is None:
             return CgResult(E.unknown_member_id, message=f"Member {member_id} is unknown.")
         if req.member_epoch != member.epoch:
-            lost_answer = (req.member_epoch == member.previous_epoch
-                           and req.owned is not None and req.owned == member.assigned)
+            lost_answer = (
+                req.member_epoch == member.previous_epoch
+                and req.owned is not None
+                and req.owned == member.assigned
+            )
             if not lost_answer:
-                return CgResult(E.fenced_member_epoch,
-                                message=f"Epoch {req.member_epoch} is not the member's "
-                                        f"current epoch {member.epoch}.")
+                return CgResult(
+                    E.fenced_member_epoch,
+                    message=f"Epoch {req.member_epoch} is not the member's "
+                    f"current epoch {member.epoch}.",
+                )
     if req.rebalance_timeout_ms >= 0:
         member.rebalance_timeout_ms = req.rebalance_timeout_ms
     if req.subscribed is not None and tuple(sorted(req.subscribed)) != member.subscribed:
@@ -309,18 +334,22 @@ def heartbeat(groups: dict[str, ConsumerGroup], cfg: CgConfig, req: CgHeartbeat,
             member.rebalance_deadline = now + member.rebalance_timeout_ms
     else:
         member.rebalance_deadline = None
-    return CgResult(E.none, member.member_id, member.epoch,
-                    {t: set(ps) for t, ps in member.assigned.items()})
+    return CgResult(
+        E.none, member.member_id, member.epoch, {t: set(ps) for t, ps in member.assigned.items()}
+    )
 
 
-def _join(group: ConsumerGroup, cfg: CgConfig, req: CgHeartbeat, member_id: str,
-          member: CgMember | None) -> CgMember | CgResult:
+def _join(
+    group: ConsumerGroup, cfg: CgConfig, req: CgHeartbeat, member_id: str, member: CgMember | None
+) -> CgMember | CgResult:
     if req.instance_id is not None:
         previous = group.static_member(req.instance_id)
         if previous is not None and previous.member_id != member_id:
             if previous.epoch != STATIC_LEAVE_EPOCH:
-                return CgResult(E.unreleased_instance_id,
-                                message=f"Static member {req.instance_id} is still active.")
+                return CgResult(
+                    E.unreleased_instance_id,
+                    message=f"Static member {req.instance_id} is still active.",
+                )
             # Take over the static member's identity: same assignment, no new epoch.
             old_id = previous.member_id
             del group.members[old_id]
@@ -333,11 +362,18 @@ def _join(group: ConsumerGroup, cfg: CgConfig, req: CgHeartbeat, member_id: str,
                 group.target[member_id] = old_target
             return previous
     if member is None and len(group.members) >= cfg.max_size:
-        return CgResult(E.group_max_size_reached,
-                        message=f"The group reached its maximum size {cfg.max_size}.")
-    fresh = CgMember(member_id, req.instance_id, req.rack_id, req.client_id, req.client_host,
-                     subscribed=tuple(sorted(req.subscribed or ())),
-                     server_assignor=req.server_assignor)
+        return CgResult(
+            E.group_max_size_reached, message=f"The group reached its maximum size {cfg.max_size}."
+        )
+    fresh = CgMember(
+        member_id,
+        req.instance_id,
+        req.rack_id,
+        req.client_id,
+        req.client_host,
+        subscribed=tuple(sorted(req.subscribed or ())),
+        server_assignor=req.server_assignor,
+    )
     if member is not None:
         fresh.subscribed = member.subscribed if req.subscribed is None else fresh.subscribed
     group.members[member_id] = fresh
@@ -345,8 +381,9 @@ def _join(group: ConsumerGroup, cfg: CgConfig, req: CgHeartbeat, member_id: str,
     return fresh
 
 
-def _leave(group: ConsumerGroup, member: CgMember | None, member_id: str, epoch: int,
-           now: int) -> CgResult:
+def _leave(
+    group: ConsumerGroup, member: CgMember | None, member_id: str, epoch: int, now: int
+) -> CgResult:
     if member is None:
         return CgResult(E.unknown_member_id, message=f"Member {member_id} is unknown.")
     if epoch == STATIC_LEAVE_EPOCH and member.instance_id is not None:
@@ -377,8 +414,13 @@ def tick(groups: dict[str, ConsumerGroup], now: int) -> list[str]:
 
 
 def next_deadline(groups: dict[str, ConsumerGroup]) -> int | None:
-    deadlines = [d for g in groups.values() for m in g.members.values()
-                 for d in (m.session_deadline, m.rebalance_deadline) if d is not None]
+    deadlines = [
+        d
+        for g in groups.values()
+        for m in g.members.values()
+        for d in (m.session_deadline, m.rebalance_deadline)
+        if d is not None
+    ]
     return min(deadlines, default=None)
 
 
@@ -395,17 +437,28 @@ def encode_value(group: ConsumerGroup) -> bytes:
         return {t: sorted(ps) for t, ps in a.items()}
 
     doc = {
-        "epoch": group.epoch, "assignment_epoch": group.assignment_epoch,
+        "epoch": group.epoch,
+        "assignment_epoch": group.assignment_epoch,
         "partition_counts": group.partition_counts,
         "target": {m: plain(a) for m, a in group.target.items()},
-        "members": [{
-            "member_id": m.member_id, "instance_id": m.instance_id, "rack_id": m.rack_id,
-            "client_id": m.client_id, "client_host": m.client_host,
-            "rebalance_timeout_ms": m.rebalance_timeout_ms, "subscribed": list(m.subscribed),
-            "server_assignor": m.server_assignor, "epoch": m.epoch,
-            "previous_epoch": m.previous_epoch, "state": m.state,
-            "assigned": plain(m.assigned), "pending_revocation": plain(m.pending_revocation),
-        } for m in group.members.values()],
+        "members": [
+            {
+                "member_id": m.member_id,
+                "instance_id": m.instance_id,
+                "rack_id": m.rack_id,
+                "client_id": m.client_id,
+                "client_host": m.client_host,
+                "rebalance_timeout_ms": m.rebalance_timeout_ms,
+                "subscribed": list(m.subscribed),
+                "server_assignor": m.server_assignor,
+                "epoch": m.epoch,
+                "previous_epoch": m.previous_epoch,
+                "state": m.state,
+                "assigned": plain(m.assigned),
+                "pending_revocation": plain(m.pending_revocation),
+            }
+            for m in group.members.values()
+        ],
     }
     return struct.pack(">h", 0) + json.dumps(doc, separators=(",", ":")).encode()
 
@@ -416,14 +469,28 @@ def decode_value(group_id: str, data: bytes) -> ConsumerGroup:
     def sets(a: dict[str, list[int]]) -> Assignment:
         return {t: set(ps) for t, ps in a.items()}
 
-    group = ConsumerGroup(group_id, doc["epoch"], doc["assignment_epoch"],
-                          partition_counts=dict(doc["partition_counts"]),
-                          target={m: sets(a) for m, a in doc["target"].items()})
+    group = ConsumerGroup(
+        group_id,
+        doc["epoch"],
+        doc["assignment_epoch"],
+        partition_counts=dict(doc["partition_counts"]),
+        target={m: sets(a) for m, a in doc["target"].items()},
+    )
     for md in doc["members"]:
         member = CgMember(
-            md["member_id"], md["instance_id"], md["rack_id"], md["client_id"],
-            md["client_host"], md["rebalance_timeout_ms"], tuple(md["subscribed"]),
-            md["server_assignor"], md["epoch"], md["previous_epoch"], md["state"],
-            sets(md["assigned"]), sets(md["pending_revocation"]))
+            md["member_id"],
+            md["instance_id"],
+            md["rack_id"],
+            md["client_id"],
+            md["client_host"],
+            md["rebalance_timeout_ms"],
+            tuple(md["subscribed"]),
+            md["server_assignor"],
+            md["epoch"],
+            md["previous_epoch"],
+            md["state"],
+            sets(md["assigned"]),
+            sets(md["pending_revocation"]),
+        )
         group.members[member.member_id] = member
     return group

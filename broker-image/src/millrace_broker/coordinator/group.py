@@ -121,8 +121,7 @@ class ClassicGroup:
         self.state_timestamp = now_ms
 
     def can_rebalance(self) -> bool:
-        return self.state in (GroupState.STABLE, GroupState.COMPLETING_REBALANCE,
-                              GroupState.EMPTY)
+        return self.state in (GroupState.STABLE, GroupState.COMPLETING_REBALANCE, GroupState.EMPTY)
 
     def awaiting_join_count(self) -> int:
         return sum(1 for m in self.members.values() if m.join_waiter is not None)
@@ -165,11 +164,15 @@ class ClassicGroup:
         if instance_id is not None:
             existing = self.static_members.get(instance_id)
             if existing is None:
-                raise GroupError(ErrorCode.unknown_member_id,
-                                 f"no static member with group.instance.id {instance_id}")
+                raise GroupError(
+                    ErrorCode.unknown_member_id,
+                    f"no static member with group.instance.id {instance_id}",
+                )
             if existing != member_id:
-                raise GroupError(ErrorCode.fenced_instance_id,
-                                 f"group.instance.id {instance_id} is owned by {existing}")
+                raise GroupError(
+                    ErrorCode.fenced_instance_id,
+                    f"group.instance.id {instance_id} is owned by {existing}",
+                )
         member = self.members.get(member_id)
         if member is None:
             raise GroupError(ErrorCode.unknown_member_id, f"unknown member {member_id!r}")
@@ -208,8 +211,10 @@ class ClassicGroup:
         member = self.members.pop(member_id, None)
         if member is None:
             return None
-        if member.instance_id is not None and self.static_members.get(
-                member.instance_id) == member_id:
+        if (
+            member.instance_id is not None
+            and self.static_members.get(member.instance_id) == member_id
+        ):
             del self.static_members[member.instance_id]
         if self.leader_id == member_id:
             self.leader_id = next(iter(self.members), None)
@@ -228,7 +233,7 @@ def subscription_topics(metadata: bytes) -> set[str] | None:
             pos += 2
             if length < 0 or pos + length > len(metadata):
                 return None
-            topics.add(metadata[pos:pos + length].decode())
+            topics.add(metadata[pos : pos + length].decode())
             pos += length
         return topics
     except (struct.error, UnicodeDecodeError):

@@ -49,8 +49,10 @@ class Persist(Protocol):
     """Append records to the group's `__consumer_offsets` partition; `producer` (id,
     epoch) makes the batch transactional (TxnOffsetCommit). Raises PersistError."""
 
-    def __call__(self, group_id: str, records: Sequence[RecordPair],
-                 producer: tuple[int, int] | None = None) -> None: ...
+    def __call__(
+        self, group_id: str, records: Sequence[RecordPair], producer: tuple[int, int] | None = None
+    ) -> None: ...
+
 
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
 
@@ -127,7 +129,8 @@ class GroupManager:
     consumer_groups: dict[str, ConsumerGroup] = field(default_factory=dict)
     # Offsets committed inside open transactions: producer id -> group -> partition -> entry
     pending_txn: dict[int, dict[str, dict[tuple[str, int], OffsetEntry]]] = field(
-        default_factory=dict)
+        default_factory=dict
+    )
 
     # -- shared helpers ------------------------------------------------------------------
 
@@ -159,14 +162,23 @@ class GroupManager:
             leader=group.leader_id,
             state_timestamp=group.state_timestamp,
             members=tuple(
-                MemberValue(m.member_id, m.instance_id, m.client_id, m.client_host,
-                            m.rebalance_timeout_ms, m.session_timeout_ms,
-                            m.metadata_for(group.protocol_name), m.assignment)
+                MemberValue(
+                    m.member_id,
+                    m.instance_id,
+                    m.client_id,
+                    m.client_host,
+                    m.rebalance_timeout_ms,
+                    m.session_timeout_ms,
+                    m.metadata_for(group.protocol_name),
+                    m.assignment,
+                )
                 for m in group.members.values()
             ),
         )
-        self.persist(group.group_id, [(encode_group_key(GroupKey(group.group_id)),
-                                       encode_group_value(value))])
+        self.persist(
+            group.group_id,
+            [(encode_group_key(GroupKey(group.group_id)), encode_group_value(value))],
+        )
 
     def drop_group(self, group: ClassicGroup, now_ms: int) -> None:
         group.transition(GroupState.DEAD, now_ms)
@@ -195,7 +207,8 @@ class GroupManager:
             if group is None:
                 group = self.groups[key.group] = ClassicGroup(key.group)
             group.offsets[(key.topic, key.partition)] = OffsetEntry(
-                v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp)
+                v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp
+            )
             return
         assert isinstance(key, GroupKey)
         if value_bytes is None:
@@ -206,34 +219,49 @@ class GroupManager:
                     self.groups[key.group] = ClassicGroup(key.group, offsets=offsets)
             return
         gv = decode_group_value(value_bytes)
-        fresh = ClassicGroup(key.group, generation=gv.generation,
-                             protocol_type=gv.protocol_type or None,
-                             protocol_name=gv.protocol, state_timestamp=gv.state_timestamp,
-                             offsets=group.offsets if group is not None else {})
+        fresh = ClassicGroup(
+            key.group,
+            generation=gv.generation,
+            protocol_type=gv.protocol_type or None,
+            protocol_name=gv.protocol,
+            state_timestamp=gv.state_timestamp,
+            offsets=group.offsets if group is not None else {},
+        )
         for mv in gv.members:
-            fresh.add(Member(mv.member_id, mv.instance_id, mv.client_id, mv.client_host,
-                             mv.rebalance_timeout_ms, mv.session_timeout_ms,
-                             gv.protocol_type, ((gv.protocol or "", mv.subscription),),
-                             assignment=mv.assignment))
+            fresh.add(
+                Member(
+                    mv.member_id,
+                    mv.instance_id,
+                    mv.client_id,
+                    mv.client_host,
+                    mv.rebalance_timeout_ms,
+                    mv.session_timeout_ms,
+                    gv.protocol_type,
+                    ((gv.protocol or "", mv.subscription),),
+                    assignment=mv.assignment,
+                )
+            )
         fresh.protocol_type = gv.protocol_type or None
         fresh.leader_id = gv.leader if gv.leader in fresh.members else fresh.leader_id
         fresh.state = GroupState.STABLE if fresh.members else GroupState.EMPTY
         fresh.previous_state = fresh.state
         self.groups[key.group] = fresh
 
-    def replay_transactional(self, producer_id: int, key_bytes: bytes,
-                             value_bytes: bytes | None) -> None:
+    def replay_transactional(
+        self, producer_id: int, key_bytes: bytes, value_bytes: bytes | None
+    ) -> None:
         """An offset written by TxnOffsetCommit: pending until its transaction's marker."""
         key = decode_key(key_bytes)
         if not isinstance(key, OffsetKey) or value_bytes is None:
             return
         v = decode_offset_value(value_bytes)
         self.pending_txn.setdefault(producer_id, {}).setdefault(key.group, {})[
-            (key.topic, key.partition)] = OffsetEntry(v.offset, v.leader_epoch, v.metadata,
-                                                      v.commit_timestamp)
+            (key.topic, key.partition)
+        ] = OffsetEntry(v.offset, v.leader_epoch, v.metadata, v.commit_timestamp)
 
-    def complete_txn(self, producer_id: int, commit: bool,
-                     in_partition: Callable[[str], bool]) -> None:
+    def complete_txn(
+        self, producer_id: int, commit: bool, in_partition: Callable[[str], bool]
+    ) -> None:
         """A transaction marker: publish (commit) or drop (abort) the producer's pending
         offsets of the groups that live in the marker's partition."""
         by_group = self.pending_txn.get(producer_id, {})
@@ -248,8 +276,9 @@ class GroupManager:
             self.pending_txn.pop(producer_id, None)
 
     def has_pending_txn(self, group_id: str, topic: str, partition: int) -> bool:
-        return any((topic, partition) in groups.get(group_id, {})
-                   for groups in self.pending_txn.values())
+        return any(
+            (topic, partition) in groups.get(group_id, {}) for groups in self.pending_txn.values()
+        )
 
     def finish_load(self, now_ms: int) -> None:
         for group in self.groups.values():
@@ -273,17 +302,28 @@ class GroupManager:
     def describe(self, group_id: str) -> GroupDescription:
         group = self.group(group_id)
         if group is None or group_id in self.consumer_groups:
-            return GroupDescription(group_id, GroupState.DEAD.value, "", "", (),
-                                    ErrorCode.group_id_not_found)
+            return GroupDescription(
+                group_id, GroupState.DEAD.value, "", "", (), ErrorCode.group_id_not_found
+            )
         stable = group.state is GroupState.STABLE
         members = tuple(
-            MemberDescription(m.member_id, m.instance_id, m.client_id, m.client_host,
-                              m.metadata_for(group.protocol_name) if stable else b"",
-                              m.assignment if stable else b"")
+            MemberDescription(
+                m.member_id,
+                m.instance_id,
+                m.client_id,
+                m.client_host,
+                m.metadata_for(group.protocol_name) if stable else b"",
+                m.assignment if stable else b"",
+            )
             for m in group.members.values()
         )
-        return GroupDescription(group_id, group.state.value, group.protocol_type or "",
-                                (group.protocol_name or "") if stable else "", members)
+        return GroupDescription(
+            group_id,
+            group.state.value,
+            group.protocol_type or "",
+            (group.protocol_name or "") if stable else "",
+            members,
+        )
 
     def list_groups(self, states: set[str]) -> list[tuple[str, str, str, str]]:
         """(group id, protocol type, state, type) of the groups whose state is in `states`
@@ -312,7 +352,8 @@ class GroupManager:
         if group is None and cg is None:
             return ErrorCode.group_id_not_found
         if (group is not None and group.state is not GroupState.EMPTY) or (
-                cg is not None and cg.members):
+            cg is not None and cg.members
+        ):
             return ErrorCode.non_empty_group
         from .offsets import offset_tombstone
 

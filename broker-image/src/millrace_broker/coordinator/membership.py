@@ -85,8 +85,13 @@ def join(mgr: GroupManager, req: JoinRequest, token: int, now: int) -> None:
 
 
 def _discard_if_unused(mgr: GroupManager, group: ClassicGroup) -> None:
-    if (group.state is S.EMPTY and not group.members and not group.pending_members
-            and not group.offsets and group.generation == 0):
+    if (
+        group.state is S.EMPTY
+        and not group.members
+        and not group.pending_members
+        and not group.offsets
+        and group.generation == 0
+    ):
         mgr.groups.pop(group.group_id, None)
 
 
@@ -97,7 +102,8 @@ def _accept_joining_member(mgr: GroupManager, group: ClassicGroup, member_id: st
         return True
     if group.is_(S.PREPARING_REBALANCE):
         return (member is not None and member.join_waiter is not None) or (
-            group.awaiting_join_count() < limit)
+            group.awaiting_join_count() < limit
+        )
     return member is not None or len(group.members) < limit
 
 
@@ -144,8 +150,12 @@ def _join_existing_member(
         _update_member_and_rebalance(mgr, group, member, req, token, now)
     elif group.is_(S.COMPLETING_REBALANCE):
         if member.matches(req.protocols):
-            mgr.reply(token, _current_join(group, member.member_id,
-                                           with_members=group.is_leader(member.member_id)))
+            mgr.reply(
+                token,
+                _current_join(
+                    group, member.member_id, with_members=group.is_leader(member.member_id)
+                ),
+            )
         else:
             _update_member_and_rebalance(mgr, group, member, req, token, now)
     elif group.is_(S.STABLE):
@@ -158,19 +168,30 @@ def _join_existing_member(
 
 
 def _current_join(
-    group: ClassicGroup, member_id: str, *, with_members: bool, skip: bool = False,
+    group: ClassicGroup,
+    member_id: str,
+    *,
+    with_members: bool,
+    skip: bool = False,
     leader: str | None = None,
 ) -> JoinResult:
     return JoinResult(
-        E.none, member_id, group.generation, group.protocol_type, group.protocol_name,
-        leader if leader is not None else (group.leader_id or ""), skip,
+        E.none,
+        member_id,
+        group.generation,
+        group.protocol_type,
+        group.protocol_name,
+        leader if leader is not None else (group.leader_id or ""),
+        skip,
         _member_list(group) if with_members else (),
     )
 
 
 def _member_list(group: ClassicGroup) -> tuple[tuple[str, str | None, bytes], ...]:
-    return tuple((m.member_id, m.instance_id, m.metadata_for(group.protocol_name))
-                 for m in group.members.values())
+    return tuple(
+        (m.member_id, m.instance_id, m.metadata_for(group.protocol_name))
+        for m in group.members.values()
+    )
 
 
 def _answer_join(mgr: GroupManager, member: Member, result: JoinResult) -> None:
@@ -197,7 +218,11 @@ def _update_member(mgr: GroupManager, member: Member, req: JoinRequest, token: i
 
 
 def _update_member_and_rebalance(
-    mgr: GroupManager, group: ClassicGroup, member: Member, req: JoinRequest, token: int,
+    mgr: GroupManager,
+    group: ClassicGroup,
+    member: Member,
+    req: JoinRequest,
+    token: int,
     now: int,
 ) -> None:
     _update_member(mgr, member, req, token)
@@ -205,12 +230,25 @@ def _update_member_and_rebalance(
 
 
 def _add_member_and_rebalance(
-    mgr: GroupManager, group: ClassicGroup, req: JoinRequest, member_id: str, token: int,
+    mgr: GroupManager,
+    group: ClassicGroup,
+    req: JoinRequest,
+    member_id: str,
+    token: int,
     now: int,
 ) -> None:
-    member = Member(member_id, req.instance_id, req.client_id, req.client_host,
-                    req.rebalance_timeout_ms, req.session_timeout_ms, req.protocol_type,
-                    req.protocols, join_waiter=token, is_new=True)
+    member = Member(
+        member_id,
+        req.instance_id,
+        req.client_id,
+        req.client_host,
+        req.rebalance_timeout_ms,
+        req.session_timeout_ms,
+        req.protocol_type,
+        req.protocols,
+        join_waiter=token,
+        is_new=True,
+    )
     if group.is_(S.PREPARING_REBALANCE) and group.initial_join:
         group.new_member_added = True
     group.add(member)
@@ -220,16 +258,29 @@ def _add_member_and_rebalance(
 
 
 def _replace_static_member(
-    mgr: GroupManager, group: ClassicGroup, req: JoinRequest, old_id: str, new_id: str,
-    token: int, now: int,
+    mgr: GroupManager,
+    group: ClassicGroup,
+    req: JoinRequest,
+    old_id: str,
+    new_id: str,
+    token: int,
+    now: int,
 ) -> None:
     old_leader = group.leader_id or ""
     old = group.members.pop(old_id)
     _answer_join(mgr, old, JoinResult(E.fenced_instance_id, old_id))
     _answer_sync(mgr, old, SyncResult(E.fenced_instance_id))
-    member = Member(new_id, old.instance_id, old.client_id, old.client_host,
-                    old.rebalance_timeout_ms, old.session_timeout_ms, old.protocol_type,
-                    old.protocols, assignment=old.assignment)
+    member = Member(
+        new_id,
+        old.instance_id,
+        old.client_id,
+        old.client_host,
+        old.rebalance_timeout_ms,
+        old.session_timeout_ms,
+        old.protocol_type,
+        old.protocols,
+        assignment=old.assignment,
+    )
     group.members[new_id] = member
     assert req.instance_id is not None
     group.static_members[req.instance_id] = new_id
@@ -249,11 +300,13 @@ def _replace_static_member(
                 return
             if req.supports_skip_assignment:
                 leads = group.is_leader(new_id)
-                _answer_join(mgr, member, _current_join(group, new_id, with_members=leads,
-                                                        skip=leads))
+                _answer_join(
+                    mgr, member, _current_join(group, new_id, with_members=leads, skip=leads)
+                )
             else:
-                _answer_join(mgr, member, _current_join(group, new_id, with_members=False,
-                                                        leader=old_leader))
+                _answer_join(
+                    mgr, member, _current_join(group, new_id, with_members=False, leader=old_leader)
+                )
         else:
             _maybe_prepare_rebalance_or_complete_join(mgr, group, now)
     elif group.is_(S.COMPLETING_REBALANCE):
@@ -347,14 +400,22 @@ def _complete_join(mgr: GroupManager, group: ClassicGroup, now: int) -> None:
     group.sync_deadline = now + group.rebalance_timeout_ms()
 
 
-def _propagate_assignment(mgr: GroupManager, group: ClassicGroup, error: ErrorCode,
-                          now: int) -> None:
+def _propagate_assignment(
+    mgr: GroupManager, group: ClassicGroup, error: ErrorCode, now: int
+) -> None:
     ok = error is E.none
     for m in group.members.values():
         if m.sync_waiter is not None:
-            _answer_sync(mgr, m, SyncResult(
-                error, group.protocol_type if ok else None, group.protocol_name if ok else None,
-                m.assignment))
+            _answer_sync(
+                mgr,
+                m,
+                SyncResult(
+                    error,
+                    group.protocol_type if ok else None,
+                    group.protocol_name if ok else None,
+                    m.assignment,
+                ),
+            )
             m.heartbeat_deadline = now + m.session_timeout_ms
 
 
@@ -368,9 +429,17 @@ def _remove_pending_sync(group: ClassicGroup, member_id: str) -> None:
 
 
 def sync(
-    mgr: GroupManager, *, group_id: str, member_id: str, instance_id: str | None,
-    generation: int, protocol_type: str | None, protocol_name: str | None,
-    assignments: dict[str, bytes], token: int, now: int,
+    mgr: GroupManager,
+    *,
+    group_id: str,
+    member_id: str,
+    instance_id: str | None,
+    generation: int,
+    protocol_type: str | None,
+    protocol_name: str | None,
+    assignments: dict[str, bytes],
+    token: int,
+    now: int,
 ) -> None:
     group = mgr.group(group_id)
     if group is None:
@@ -384,7 +453,8 @@ def sync(
     if generation != group.generation:
         mgr.reply(token, SyncResult(E.illegal_generation))
     elif (protocol_type is not None and protocol_type != group.protocol_type) or (
-            protocol_name is not None and protocol_name != group.protocol_name):
+        protocol_name is not None and protocol_name != group.protocol_name
+    ):
         mgr.reply(token, SyncResult(E.inconsistent_group_protocol))
     elif group.is_(S.PREPARING_REBALANCE):
         mgr.reply(token, SyncResult(E.rebalance_in_progress))
@@ -408,15 +478,21 @@ def sync(
             group.transition(S.STABLE, now)
     elif group.is_(S.STABLE):
         _remove_pending_sync(group, member_id)
-        mgr.reply(token, SyncResult(E.none, group.protocol_type, group.protocol_name,
-                                    member.assignment))
+        mgr.reply(
+            token, SyncResult(E.none, group.protocol_type, group.protocol_name, member.assignment)
+        )
     else:
         mgr.reply(token, SyncResult(E.unknown_member_id))
 
 
 def heartbeat(
-    mgr: GroupManager, *, group_id: str, member_id: str, instance_id: str | None,
-    generation: int, now: int,
+    mgr: GroupManager,
+    *,
+    group_id: str,
+    member_id: str,
+    instance_id: str | None,
+    generation: int,
+    now: int,
 ) -> ErrorCode:
     group = mgr.group(group_id)
     if group is None:
@@ -497,8 +573,11 @@ def tick(mgr: GroupManager, now: int) -> None:
                 _maybe_prepare_rebalance_or_complete_join(mgr, group, now)
             elif group.is_(S.PREPARING_REBALANCE) and group.all_members_joined():
                 _complete_join(mgr, group, now)
-        if (group.is_(S.PREPARING_REBALANCE) and group.join_deadline is not None
-                and group.join_deadline <= now):
+        if (
+            group.is_(S.PREPARING_REBALANCE)
+            and group.join_deadline is not None
+            and group.join_deadline <= now
+        ):
             _join_deadline_reached(mgr, group, now)
         if group.sync_deadline is not None and group.sync_deadline <= now:
             group.sync_deadline = None
@@ -522,9 +601,12 @@ def _join_deadline_reached(mgr: GroupManager, group: ClassicGroup, now: int) -> 
 def next_deadline(mgr: GroupManager) -> int | None:
     found: int | None = None
     for group in mgr.groups.values():
-        candidates = [group.join_deadline, group.sync_deadline,
-                      *group.pending_members.values(),
-                      *(m.heartbeat_deadline for m in group.members.values())]
+        candidates = [
+            group.join_deadline,
+            group.sync_deadline,
+            *group.pending_members.values(),
+            *(m.heartbeat_deadline for m in group.members.values()),
+        ]
         for c in candidates:
             if c is not None and (found is None or c < found):
                 found = c

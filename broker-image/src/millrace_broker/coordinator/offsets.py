@@ -55,15 +55,18 @@ def offset_tombstone(group_id: str, topic: str, partition: int) -> RecordPair:
     return encode_offset_key(OffsetKey(group_id, topic, partition)), None
 
 
-def _validate_commit(group: ClassicGroup, member_id: str, instance_id: str | None,
-                     generation: int) -> None:
+def _validate_commit(
+    group: ClassicGroup, member_id: str, instance_id: str | None, generation: int
+) -> None:
     if generation < 0 and group.is_(S.EMPTY):
         return
     if generation >= 0 or member_id or instance_id is not None:
         group.validate_member(member_id, instance_id)
         if generation != group.generation:
-            raise GroupError(E.illegal_generation, f"generation {generation} is not "
-                             f"the group's current generation {group.generation}")
+            raise GroupError(
+                E.illegal_generation,
+                f"generation {generation} is not the group's current generation {group.generation}",
+            )
     elif not group.is_(S.EMPTY):
         raise GroupError(E.unknown_member_id, "a commit without member id needs an Empty group")
     if group.is_(S.COMPLETING_REBALANCE):
@@ -81,9 +84,16 @@ def _validate_consumer_group_commit(cg: ConsumerGroup, member_id: str, epoch: in
 
 
 def commit(
-    mgr: GroupManager, *, group_id: str, member_id: str, instance_id: str | None,
-    generation: int, partitions: list[CommitPartition],
-    partition_exists: Callable[[str, int], bool], api_version: int, now: int,
+    mgr: GroupManager,
+    *,
+    group_id: str,
+    member_id: str,
+    instance_id: str | None,
+    generation: int,
+    partitions: list[CommitPartition],
+    partition_exists: Callable[[str, int], bool],
+    api_version: int,
+    now: int,
 ) -> list[ErrorCode]:
     """Commit offsets; returns one error code per partition, in order."""
     if not group_id:
@@ -99,8 +109,10 @@ def commit(
                 created = True
         elif group is None:
             if generation >= 0:
-                raise GroupError(E.group_id_not_found if api_version >= 9
-                                 else E.illegal_generation, f"group {group_id} does not exist")
+                raise GroupError(
+                    E.group_id_not_found if api_version >= 9 else E.illegal_generation,
+                    f"group {group_id} does not exist",
+                )
             group = mgr.get_or_create(group_id, now)
             created = True
         else:
@@ -119,9 +131,12 @@ def commit(
             errors.append(E.offset_metadata_too_large)
         else:
             entry = OffsetEntry(p.offset, p.leader_epoch, metadata, now)
-            records.append((encode_offset_key(OffsetKey(group_id, p.topic, p.partition)),
-                            encode_offset_value(OffsetValue(p.offset, p.leader_epoch, metadata,
-                                                            now))))
+            records.append(
+                (
+                    encode_offset_key(OffsetKey(group_id, p.topic, p.partition)),
+                    encode_offset_value(OffsetValue(p.offset, p.leader_epoch, metadata, now)),
+                )
+            )
             accepted.append(((p.topic, p.partition), entry))
             errors.append(E.none)
     if records:
@@ -138,9 +153,17 @@ def commit(
 
 
 def txn_commit(
-    mgr: GroupManager, *, group_id: str, producer_id: int, producer_epoch: int,
-    member_id: str, instance_id: str | None, generation: int,
-    partitions: list[CommitPartition], partition_exists: Callable[[str, int], bool], now: int,
+    mgr: GroupManager,
+    *,
+    group_id: str,
+    producer_id: int,
+    producer_epoch: int,
+    member_id: str,
+    instance_id: str | None,
+    generation: int,
+    partitions: list[CommitPartition],
+    partition_exists: Callable[[str, int], bool],
+    now: int,
 ) -> list[ErrorCode]:
     """TxnOffsetCommit: offsets become visible when the transaction commits."""
     if not group_id:
@@ -166,11 +189,15 @@ def txn_commit(
         elif len(metadata.encode()) > mgr.config.offset_metadata_max_bytes:
             errors.append(E.offset_metadata_too_large)
         else:
-            records.append((encode_offset_key(OffsetKey(group_id, p.topic, p.partition)),
-                            encode_offset_value(OffsetValue(p.offset, p.leader_epoch, metadata,
-                                                            now))))
-            accepted.append(((p.topic, p.partition),
-                             OffsetEntry(p.offset, p.leader_epoch, metadata, now)))
+            records.append(
+                (
+                    encode_offset_key(OffsetKey(group_id, p.topic, p.partition)),
+                    encode_offset_value(OffsetValue(p.offset, p.leader_epoch, metadata, now)),
+                )
+            )
+            accepted.append(
+                ((p.topic, p.partition), OffsetEntry(p.offset, p.leader_epoch, metadata, now))
+            )
             errors.append(E.none)
     if records:
         try:
@@ -248,8 +275,7 @@ def expire_offsets(mgr: GroupManager, now: int) -> int:
                 due = now - base(entry) >= retention
             if due:
                 expired.append(key)
-        drop_group = (group.is_(S.EMPTY) and len(expired) == len(group.offsets)
-                      and not group.members)
+        drop_group = group.is_(S.EMPTY) and len(expired) == len(group.offsets) and not group.members
         if not expired and not drop_group:
             continue
         records = [offset_tombstone(group.group_id, t, p) for t, p in expired]

@@ -118,8 +118,12 @@ def _bytes(value: bytes) -> bytes:
 
 
 def encode_offset_key(key: OffsetKey) -> bytes:
-    return (struct.pack(">h", OFFSET_KEY_VERSION) + _str(key.group) + _str(key.topic)
-            + struct.pack(">i", key.partition))
+    return (
+        struct.pack(">h", OFFSET_KEY_VERSION)
+        + _str(key.group)
+        + _str(key.topic)
+        + struct.pack(">i", key.partition)
+    )
 
 
 def encode_group_key(key: GroupKey) -> bytes:
@@ -127,8 +131,11 @@ def encode_group_key(key: GroupKey) -> bytes:
 
 
 def encode_offset_value(value: OffsetValue) -> bytes:
-    return (struct.pack(">hqi", OFFSET_VALUE_VERSION, value.offset, value.leader_epoch)
-            + _str(value.metadata) + struct.pack(">q", value.commit_timestamp))
+    return (
+        struct.pack(">hqi", OFFSET_VALUE_VERSION, value.offset, value.leader_epoch)
+        + _str(value.metadata)
+        + struct.pack(">q", value.commit_timestamp)
+    )
 
 
 def encode_group_value(value: GroupValue) -> bytes:
@@ -169,7 +176,7 @@ class _Reader:
         end = self.pos + length
         if end > len(self.data):
             raise RecordFormatError("string overruns the record")
-        text = self.data[self.pos:end].decode()
+        text = self.data[self.pos : end].decode()
         self.pos = end
         return text
 
@@ -186,7 +193,7 @@ class _Reader:
         end = self.pos + length
         if end > len(self.data):
             raise RecordFormatError("bytes overrun the record")
-        raw = self.data[self.pos:end]
+        raw = self.data[self.pos : end]
         self.pos = end
         return raw
 
@@ -236,7 +243,16 @@ def decode_group_value(data: bytes) -> GroupValue:
         session = r.take(">i")
         subscription = r.blob()
         assignment = r.blob()
-        members.append(MemberValue(member_id, instance_id, client_id, client_host,
-                                   rebalance if rebalance >= 0 else session, session,
-                                   subscription, assignment))
+        members.append(
+            MemberValue(
+                member_id,
+                instance_id,
+                client_id,
+                client_host,
+                rebalance if rebalance >= 0 else session,
+                session,
+                subscription,
+                assignment,
+            )
+        )
     return GroupValue(protocol_type, generation, protocol, leader, state_ts, tuple(members))

@@ -98,27 +98,31 @@ class GroupCoordinator:
                 if header.is_control:
                     commit = marker_is_commit(records)
                     if commit is not None:
-                        self.manager.complete_txn(header.producer_id, commit,
-                                                  self._in_partition(partition))
+                        self.manager.complete_txn(
+                            header.producer_id, commit, self._in_partition(partition)
+                        )
                     continue
                 for record in records:
                     if record.key is None:
                         continue
                     try:
                         if header.is_transactional:
-                            self.manager.replay_transactional(header.producer_id, record.key,
-                                                              record.value)
+                            self.manager.replay_transactional(
+                                header.producer_id, record.key, record.value
+                            )
                         else:
                             self.manager.replay(record.key, record.value)
                         count += 1
                     except (RecordFormatError, UnicodeDecodeError) as exc:
-                        log.warning("skipping a malformed __consumer_offsets record in "
-                                    "partition %d: %s", partition, exc)
+                        log.warning(
+                            "skipping a malformed __consumer_offsets record in partition %d: %s",
+                            partition,
+                            exc,
+                        )
         now = self.clock_ms()
         self.manager.finish_load(now)
         self._next_retention_ms = now + self.retention_check_interval_ms
-        log.info("group coordinator loaded %d records: %d groups", count,
-                 len(self.manager.groups))
+        log.info("group coordinator loaded %d records: %d groups", count, len(self.manager.groups))
 
     def _in_partition(self, partition: int) -> Callable[[str], bool]:
         return lambda group_id: self.partition_of(group_id) == partition
@@ -152,9 +156,14 @@ class GroupCoordinator:
                 self.tick(now)
             except Exception:
                 log.exception("group coordinator timer tick failed; continuing")
-            deadlines = [d for d in (membership.next_deadline(self.manager),
-                                     consumer_group.next_deadline(self.manager.consumer_groups))
-                         if d is not None]
+            deadlines = [
+                d
+                for d in (
+                    membership.next_deadline(self.manager),
+                    consumer_group.next_deadline(self.manager.consumer_groups),
+                )
+                if d is not None
+            ]
             deadline = min(deadlines, default=None)
             wait_s = MAX_TIMER_SLEEP_S
             if deadline is not None:
@@ -176,26 +185,36 @@ class GroupCoordinator:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _persist(self, group_id: str, records: Sequence[RecordPair],
-                 producer: tuple[int, int] | None = None) -> None:
+    def _persist(
+        self, group_id: str, records: Sequence[RecordPair], producer: tuple[int, int] | None = None
+    ) -> None:
         partition = self.partition_of(group_id)
         if not self.log.is_local(partition):
-            raise PersistError(ErrorCode.not_coordinator,
-                               f"this broker does not lead __consumer_offsets-{partition}")
+            raise PersistError(
+                ErrorCode.not_coordinator,
+                f"this broker does not lead __consumer_offsets-{partition}",
+            )
         now = self.clock_ms()
         rows = [Record(i, now, key, value) for i, (key, value) in enumerate(records)]
         if producer is None:
             batch = build_batch(rows, base_offset=0, attributes=0)
         else:
-            batch = build_batch(rows, base_offset=0, attributes=TRANSACTIONAL_BIT,
-                                producer_id=producer[0], producer_epoch=producer[1],
-                                base_sequence=-1)
+            batch = build_batch(
+                rows,
+                base_offset=0,
+                attributes=TRANSACTIONAL_BIT,
+                producer_id=producer[0],
+                producer_epoch=producer[1],
+                base_sequence=-1,
+            )
         try:
             self.log.append(partition, bytes(batch), now)
         except Exception as exc:
             log.exception("cannot write group %s to __consumer_offsets-%d", group_id, partition)
-            raise PersistError(ErrorCode.coordinator_not_available,
-                               f"cannot write to __consumer_offsets-{partition}: {exc}") from exc
+            raise PersistError(
+                ErrorCode.coordinator_not_available,
+                f"cannot write to __consumer_offsets-{partition}: {exc}",
+            ) from exc
 
     def _deliver(self) -> None:
         for token, result in self.manager.take_replies():
@@ -207,8 +226,7 @@ class GroupCoordinator:
 
     def _park(self) -> tuple[int, asyncio.Future[JoinResult | SyncResult]]:
         self._next_token += 1
-        future: asyncio.Future[JoinResult | SyncResult] = (
-            asyncio.get_running_loop().create_future())
+        future: asyncio.Future[JoinResult | SyncResult] = asyncio.get_running_loop().create_future()
         self._futures[self._next_token] = future
         return self._next_token, future
 
@@ -231,38 +249,74 @@ class GroupCoordinator:
         return self._result_or_wait(token, future)
 
     def sync(
-        self, *, group_id: str, member_id: str, instance_id: str | None, generation: int,
-        protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes],
+        self,
+        *,
+        group_id: str,
+        member_id: str,
+        instance_id: str | None,
+        generation: int,
+        protocol_type: str | None,
+        protocol_name: str | None,
+        assignments: dict[str, bytes],
     ) -> JoinResult | SyncResult | Awaitable[JoinResult | SyncResult]:
         token, future = self._park()
-        membership.sync(self.manager, group_id=group_id, member_id=member_id,
-                        instance_id=instance_id, generation=generation,
-                        protocol_type=protocol_type, protocol_name=protocol_name,
-                        assignments=assignments, token=token, now=self.clock_ms())
+        membership.sync(
+            self.manager,
+            group_id=group_id,
+            member_id=member_id,
+            instance_id=instance_id,
+            generation=generation,
+            protocol_type=protocol_type,
+            protocol_name=protocol_name,
+            assignments=assignments,
+            token=token,
+            now=self.clock_ms(),
+        )
         return self._result_or_wait(token, future)
 
-    def heartbeat(self, *, group_id: str, member_id: str, instance_id: str | None,
-                  generation: int) -> ErrorCode:
-        error = membership.heartbeat(self.manager, group_id=group_id, member_id=member_id,
-                                     instance_id=instance_id, generation=generation,
-                                     now=self.clock_ms())
+    def heartbeat(
+        self, *, group_id: str, member_id: str, instance_id: str | None, generation: int
+    ) -> ErrorCode:
+        error = membership.heartbeat(
+            self.manager,
+            group_id=group_id,
+            member_id=member_id,
+            instance_id=instance_id,
+            generation=generation,
+            now=self.clock_ms(),
+        )
         self._deliver()
         return error
 
-    def leave(self, group_id: str,
-              members: list[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
+    def leave(
+        self, group_id: str, members: list[tuple[str, str | None]]
+    ) -> tuple[ErrorCode, list[ErrorCode]]:
         result = membership.leave(self.manager, group_id, members, self.clock_ms())
         self._deliver()
         return result
 
-    def commit(self, *, group_id: str, member_id: str, instance_id: str | None,
-               generation: int, partitions: list[offsets.CommitPartition],
-               partition_exists: Callable[[str, int], bool],
-               api_version: int) -> list[ErrorCode]:
-        result = offsets.commit(self.manager, group_id=group_id, member_id=member_id,
-                                instance_id=instance_id, generation=generation,
-                                partitions=partitions, partition_exists=partition_exists,
-                                api_version=api_version, now=self.clock_ms())
+    def commit(
+        self,
+        *,
+        group_id: str,
+        member_id: str,
+        instance_id: str | None,
+        generation: int,
+        partitions: list[offsets.CommitPartition],
+        partition_exists: Callable[[str, int], bool],
+        api_version: int,
+    ) -> list[ErrorCode]:
+        result = offsets.commit(
+            self.manager,
+            group_id=group_id,
+            member_id=member_id,
+            instance_id=instance_id,
+            generation=generation,
+            partitions=partitions,
+            partition_exists=partition_exists,
+            api_version=api_version,
+            now=self.clock_ms(),
+        )
         self._deliver()
         return result
 
@@ -272,15 +326,20 @@ class GroupCoordinator:
         """One KIP-848 ConsumerGroupHeartbeat; the group is persisted when it changed."""
         mgr = self.manager
         classic = mgr.group(request.group_id)
-        if classic is not None and (classic.members or classic.protocol_type) and (
-                request.group_id not in mgr.consumer_groups):
+        if (
+            classic is not None
+            and (classic.members or classic.protocol_type)
+            and (request.group_id not in mgr.consumer_groups)
+        ):
             return consumer_group.CgResult(
                 ErrorCode.group_id_not_found,
-                message=f"Group {request.group_id} is not a consumer group.")
+                message=f"Group {request.group_id} is not a consumer group.",
+            )
         existing = mgr.consumer_groups.get(request.group_id)
         before = consumer_group.encode_value(existing) if existing is not None else None
-        result = consumer_group.heartbeat(mgr.consumer_groups, mgr.cg_config, request,
-                                          partition_count, self.clock_ms())
+        result = consumer_group.heartbeat(
+            mgr.consumer_groups, mgr.cg_config, request, partition_count, self.clock_ms()
+        )
         group = mgr.consumer_groups.get(request.group_id)
         if group is not None and consumer_group.encode_value(group) != before:
             try:

@@ -50,10 +50,14 @@ class TxnState(IntEnum):
 
 
 KAFKA_STATE_NAMES = {
-    TxnState.EMPTY: "Empty", TxnState.ONGOING: "Ongoing",
-    TxnState.PREPARE_COMMIT: "PrepareCommit", TxnState.PREPARE_ABORT: "PrepareAbort",
-    TxnState.COMPLETE_COMMIT: "CompleteCommit", TxnState.COMPLETE_ABORT: "CompleteAbort",
-    TxnState.DEAD: "Dead", TxnState.PREPARE_EPOCH_FENCE: "PrepareEpochFence",
+    TxnState.EMPTY: "Empty",
+    TxnState.ONGOING: "Ongoing",
+    TxnState.PREPARE_COMMIT: "PrepareCommit",
+    TxnState.PREPARE_ABORT: "PrepareAbort",
+    TxnState.COMPLETE_COMMIT: "CompleteCommit",
+    TxnState.COMPLETE_ABORT: "CompleteAbort",
+    TxnState.DEAD: "Dead",
+    TxnState.PREPARE_EPOCH_FENCE: "PrepareEpochFence",
 }
 
 
@@ -93,38 +97,47 @@ def check_producer(txn: TxnMetadata | None, producer_id: int, epoch: int) -> Txn
     if txn is None:
         raise TxnError(E.invalid_producer_id_mapping, "unknown transactional id")
     if txn.producer_id != producer_id:
-        raise TxnError(E.invalid_producer_id_mapping,
-                       f"producer id {producer_id} is not the transactional id's")
+        raise TxnError(
+            E.invalid_producer_id_mapping,
+            f"producer id {producer_id} is not the transactional id's",
+        )
     if txn.producer_epoch != epoch:
         raise TxnError(E.producer_fenced, f"epoch {epoch} is fenced by {txn.producer_epoch}")
-    if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT,
-                     TxnState.PREPARE_EPOCH_FENCE):
+    if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT, TxnState.PREPARE_EPOCH_FENCE):
         raise TxnError(E.concurrent_transactions, "the previous transaction is completing")
     return txn
 
 
 def init_producer(
-    txns: dict[str, TxnMetadata], cfg: TxnConfig, *, transactional_id: str, timeout_ms: int,
-    expected_producer_id: int, expected_epoch: int, new_producer_id: int, now: int,
+    txns: dict[str, TxnMetadata],
+    cfg: TxnConfig,
+    *,
+    transactional_id: str,
+    timeout_ms: int,
+    expected_producer_id: int,
+    expected_epoch: int,
+    new_producer_id: int,
+    now: int,
 ) -> tuple[TxnMetadata, MarkerJob | None]:
     """Bump the epoch (or start with a new producer id); abort an open transaction first.
 
     `new_producer_id` is used only when a fresh id is needed. Raises TxnError.
     """
     if not 0 < timeout_ms <= cfg.max_timeout_ms:
-        raise TxnError(E.invalid_transaction_timeout,
-                       f"transaction.timeout.ms must be in (0, {cfg.max_timeout_ms}]")
+        raise TxnError(
+            E.invalid_transaction_timeout,
+            f"transaction.timeout.ms must be in (0, {cfg.max_timeout_ms}]",
+        )
     txn = txns.get(transactional_id)
     if txn is None:
-        txn = TxnMetadata(transactional_id, new_producer_id, 0, timeout_ms,
-                          last_update_ms=now)
+        txn = TxnMetadata(transactional_id, new_producer_id, 0, timeout_ms, last_update_ms=now)
         txns[transactional_id] = txn
         return txn, None
-    if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT,
-                     TxnState.PREPARE_EPOCH_FENCE):
+    if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT, TxnState.PREPARE_EPOCH_FENCE):
         raise TxnError(E.concurrent_transactions, "the previous transaction is completing")
     if expected_producer_id != NO_PRODUCER_ID and (
-            expected_producer_id != txn.producer_id or expected_epoch != txn.producer_epoch):
+        expected_producer_id != txn.producer_id or expected_epoch != txn.producer_epoch
+    ):
         raise TxnError(E.producer_fenced, "another producer instance took over this id")
     job = None
     if txn.state is TxnState.ONGOING:
@@ -158,16 +171,18 @@ def end_txn(txn: TxnMetadata, *, commit: bool, now: int) -> MarkerJob | None:
         return None
     if txn.state is TxnState.EMPTY and not commit:
         return None  # aborting nothing
-    raise TxnError(E.invalid_txn_state,
-                   f"cannot {'commit' if commit else 'abort'} in state "
-                   f"{KAFKA_STATE_NAMES[txn.state]}")
+    raise TxnError(
+        E.invalid_txn_state,
+        f"cannot {'commit' if commit else 'abort'} in state {KAFKA_STATE_NAMES[txn.state]}",
+    )
 
 
 def _prepare(txn: TxnMetadata, *, commit: bool, now: int) -> MarkerJob:
     txn.state = TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT
     txn.last_update_ms = now
-    return MarkerJob(txn.transactional_id, txn.producer_id, txn.producer_epoch, commit,
-                     frozenset(txn.partitions))
+    return MarkerJob(
+        txn.transactional_id, txn.producer_id, txn.producer_epoch, commit, frozenset(txn.partitions)
+    )
 
 
 def complete(txn: TxnMetadata, job: MarkerJob, now: int) -> None:
@@ -188,10 +203,17 @@ def expired(txns: dict[str, TxnMetadata], now: int) -> list[MarkerJob]:
 
 def pending_jobs(txns: dict[str, TxnMetadata]) -> list[MarkerJob]:
     """Marker jobs to redo after a restart (transactions left in a Prepare state)."""
-    return [MarkerJob(t.transactional_id, t.producer_id, t.producer_epoch,
-                      t.state is TxnState.PREPARE_COMMIT, frozenset(t.partitions))
-            for t in txns.values()
-            if t.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT)]
+    return [
+        MarkerJob(
+            t.transactional_id,
+            t.producer_id,
+            t.producer_epoch,
+            t.state is TxnState.PREPARE_COMMIT,
+            frozenset(t.partitions),
+        )
+        for t in txns.values()
+        if t.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT)
+    ]
 
 
 # -- records --------------------------------------------------------------------------------
@@ -205,8 +227,11 @@ def encode_value(txn: TxnMetadata) -> bytes:
     by_topic: dict[str, list[int]] = {}
     for topic, partition in sorted(txn.partitions):
         by_topic.setdefault(topic, []).append(partition)
-    out = bytearray(struct.pack(">hqhib", 0, txn.producer_id, txn.producer_epoch,
-                                txn.timeout_ms, int(txn.state)))
+    out = bytearray(
+        struct.pack(
+            ">hqhib", 0, txn.producer_id, txn.producer_epoch, txn.timeout_ms, int(txn.state)
+        )
+    )
     out += struct.pack(">i", len(by_topic))
     for topic, parts in by_topic.items():
         out += _str(topic) + struct.pack(">i", len(parts))
@@ -234,5 +259,6 @@ def decode_value(transactional_id: str, data: bytes) -> TxnMetadata:
         for _ in range(r.take(">i")):
             partitions.add((topic, r.take(">i")))
     last_update, start = r.take(">q"), r.take(">q")
-    return TxnMetadata(transactional_id, producer_id, epoch, timeout, state, partitions,
-                       start, last_update)
+    return TxnMetadata(
+        transactional_id, producer_id, epoch, timeout, state, partitions, start, last_update
+    )

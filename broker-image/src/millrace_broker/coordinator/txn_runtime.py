@@ -76,8 +76,11 @@ class TransactionCoordinator:
 
     def _store(self, txn: tx.TxnMetadata) -> None:
         now = self.clock_ms()
-        batch = build_batch([Record(0, now, tx.encode_key(txn.transactional_id),
-                                    tx.encode_value(txn))], base_offset=0, attributes=0)
+        batch = build_batch(
+            [Record(0, now, tx.encode_key(txn.transactional_id), tx.encode_value(txn))],
+            base_offset=0,
+            attributes=0,
+        )
         self.log.append(self.partition_of(txn.transactional_id), bytes(batch), now)
 
     def _finish(self, job: tx.MarkerJob) -> ErrorCode:
@@ -106,7 +109,12 @@ class TransactionCoordinator:
     # -- operations ---------------------------------------------------------------------------
 
     async def init_producer(
-        self, *, transactional_id: str, timeout_ms: int, producer_id: int, producer_epoch: int,
+        self,
+        *,
+        transactional_id: str,
+        timeout_ms: int,
+        producer_id: int,
+        producer_epoch: int,
         allocate: Callable[[], Awaitable[int]],
     ) -> tuple[ErrorCode, int, int]:
         self.ensure_loaded()
@@ -115,9 +123,15 @@ class TransactionCoordinator:
         new_id = await allocate() if need_new else tx.NO_PRODUCER_ID
         try:
             txn, job = tx.init_producer(
-                self.txns, self.config, transactional_id=transactional_id,
-                timeout_ms=timeout_ms, expected_producer_id=producer_id,
-                expected_epoch=producer_epoch, new_producer_id=new_id, now=self.clock_ms())
+                self.txns,
+                self.config,
+                transactional_id=transactional_id,
+                timeout_ms=timeout_ms,
+                expected_producer_id=producer_id,
+                expected_epoch=producer_epoch,
+                new_producer_id=new_id,
+                now=self.clock_ms(),
+            )
             if job is not None:
                 # An open transaction: abort it (fencing its producer), then bump again.
                 self._store(txn)
@@ -127,9 +141,15 @@ class TransactionCoordinator:
                 if txn.producer_epoch >= tx.MAX_EPOCH - 1:
                     new_id = await allocate()
                 txn, _ = tx.init_producer(
-                    self.txns, self.config, transactional_id=transactional_id,
-                    timeout_ms=timeout_ms, expected_producer_id=tx.NO_PRODUCER_ID,
-                    expected_epoch=-1, new_producer_id=new_id, now=self.clock_ms())
+                    self.txns,
+                    self.config,
+                    transactional_id=transactional_id,
+                    timeout_ms=timeout_ms,
+                    expected_producer_id=tx.NO_PRODUCER_ID,
+                    expected_epoch=-1,
+                    new_producer_id=new_id,
+                    now=self.clock_ms(),
+                )
             self._store(txn)
         except tx.TxnError as exc:
             return exc.error_code, -1, -1
@@ -138,13 +158,17 @@ class TransactionCoordinator:
             return E.coordinator_not_available, -1, -1
         return E.none, txn.producer_id, txn.producer_epoch
 
-    def add_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int,
-                       partitions: set[tuple[str, int]]) -> ErrorCode:
+    def add_partitions(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: set[tuple[str, int]],
+    ) -> ErrorCode:
         self.ensure_loaded()
 
         def act() -> ErrorCode:
-            txn = tx.check_producer(self.txns.get(transactional_id), producer_id,
-                                    producer_epoch)
+            txn = tx.check_producer(self.txns.get(transactional_id), producer_id, producer_epoch)
             if txn.state is tx.TxnState.ONGOING and partitions <= txn.partitions:
                 return E.none
             tx.add_partitions(txn, partitions, self.clock_ms())
@@ -153,13 +177,13 @@ class TransactionCoordinator:
 
         return self._guarded(act)
 
-    def end_txn(self, transactional_id: str, producer_id: int, producer_epoch: int,
-                commit: bool) -> ErrorCode:
+    def end_txn(
+        self, transactional_id: str, producer_id: int, producer_epoch: int, commit: bool
+    ) -> ErrorCode:
         self.ensure_loaded()
 
         def act() -> ErrorCode:
-            txn = tx.check_producer(self.txns.get(transactional_id), producer_id,
-                                    producer_epoch)
+            txn = tx.check_producer(self.txns.get(transactional_id), producer_id, producer_epoch)
             job = tx.end_txn(txn, commit=commit, now=self.clock_ms())
             if job is None:
                 return E.none
@@ -173,8 +197,9 @@ class TransactionCoordinator:
         if not self.loaded:
             return
         for job in tx.expired(self.txns, now):
-            log.info("aborting transaction of %s: open longer than its timeout",
-                     job.transactional_id)
+            log.info(
+                "aborting transaction of %s: open longer than its timeout", job.transactional_id
+            )
             txn = self.txns[job.transactional_id]
             try:
                 self._store(txn)

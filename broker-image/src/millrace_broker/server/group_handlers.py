@@ -15,6 +15,7 @@ Wiring (server/handlers.py and server/wiring.py belong to the lead):
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from .consumer_groups import handle_consumer_group_describe, handle_consumer_group_heartbeat
 from .dispatch import Handler
@@ -29,6 +30,20 @@ from .groups import (
     handle_list_groups,
     handle_sync_group,
 )
+from .transactions import (
+    handle_add_offsets_to_txn,
+    handle_add_partitions_to_txn,
+    handle_end_txn,
+    handle_init_producer_id_transactional,
+    handle_txn_offset_commit,
+)
+
+TRANSACTION_HANDLERS: dict[int, Handler] = {
+    24: handle_add_partitions_to_txn,
+    25: handle_add_offsets_to_txn,
+    26: handle_end_txn,
+    28: handle_txn_offset_commit,
+}
 
 GROUP_HANDLERS: dict[int, Handler] = {
     8: handle_offset_commit,
@@ -53,9 +68,24 @@ def main_with_groups(argv: list[str] | None = None) -> int:
     from ..main import main
     from .handlers import HANDLERS
 
-    for key, handler in GROUP_HANDLERS.items():
+    for key, handler in {**GROUP_HANDLERS, **TRANSACTION_HANDLERS}.items():
         HANDLERS.setdefault(key, handler)
+    HANDLERS[22] = with_transactional_init(HANDLERS[22])
     return main(argv)
+
+
+def with_transactional_init(plain: Handler) -> Handler:
+    """InitProducerId: requests with a transactional.id go to the transaction coordinator."""
+    if getattr(plain, "delegates_transactional", False):
+        return plain
+
+    def handle(broker: Any, ctx: Any, request: Any) -> Any:
+        if request.transactional_id is not None:
+            return handle_init_producer_id_transactional(broker, ctx, request)
+        return plain(broker, ctx, request)
+
+    handle.delegates_transactional = True  # type: ignore[attr-defined]
+    return handle
 
 
 if __name__ == "__main__":

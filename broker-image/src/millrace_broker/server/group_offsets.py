@@ -78,12 +78,21 @@ def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any) -> An
         part_cls = nested(cls, "OffsetFetchResponsePartitions")
         groups = []
         for g in request.groups:
-            error, topics = _fetch_group(broker, g.group_id, g.topics, topic_cls, part_cls)
+            error, topics = _fetch_group(
+                broker, g.group_id, g.topics, topic_cls, part_cls, request.require_stable
+            )
             groups.append(make(group_cls, group_id=g.group_id, topics=topics, error_code=error))
         return make(cls, throttle_time=ZERO_THROTTLE, groups=tuple(groups))
     topic_cls = nested(cls, "OffsetFetchResponseTopic")
     part_cls = nested(cls, "OffsetFetchResponsePartition")
-    error, topics = _fetch_group(broker, request.group_id, request.topics, topic_cls, part_cls)
+    error, topics = _fetch_group(
+        broker,
+        request.group_id,
+        request.topics,
+        topic_cls,
+        part_cls,
+        getattr(request, "require_stable", False),
+    )
     if error is not ErrorCode.none and request.__version__ < 2:
         # v1 has no group-level error: report it on every partition.
         topics = tuple(
@@ -107,7 +116,12 @@ def handle_offset_fetch(broker: Broker, ctx: RequestContext, request: Any) -> An
 
 
 def _fetch_group(
-    broker: Broker, group_id: str, requested: Any, topic_cls: type[Any], part_cls: type[Any]
+    broker: Broker,
+    group_id: str,
+    requested: Any,
+    topic_cls: type[Any],
+    part_cls: type[Any],
+    require_stable: bool = False,
 ) -> tuple[ErrorCode, tuple[Any, ...]]:
     coordinator, error = ready_coordinator(broker, group_id)
     if coordinator is None:
@@ -123,7 +137,10 @@ def _fetch_group(
                 committed_offset=entry.offset if entry else -1,
                 committed_leader_epoch=entry.leader_epoch if entry else -1,
                 metadata=entry.metadata if entry else "",
-                error_code=ErrorCode.none,
+                error_code=ErrorCode.unstable_offset_commit
+                if require_stable
+                and coordinator.manager.has_pending_txn(group_id, topic, partition)
+                else ErrorCode.none,
             )
         )
     topics = tuple(make(topic_cls, name=t, partitions=tuple(ps)) for t, ps in by_topic.items())

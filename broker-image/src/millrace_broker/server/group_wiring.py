@@ -35,34 +35,35 @@ _COORDINATORS: weakref.WeakKeyDictionary[Broker, GroupCoordinator] = weakref.Wea
 class BrokerOffsetsLog:
     """`__consumer_offsets` as seen through one broker's metadata image and logs."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, *, topic: str = "__consumer_offsets") -> None:
         self.broker = broker
+        self.topic = topic
 
     def partition_count(self) -> int:
-        topic = self.broker.image.topics.get(OFFSETS_TOPIC)
+        topic = self.broker.image.topics.get(self.topic)
         if topic is not None and topic.partitions:
             return len(topic.partitions)
         return self.broker.config.get_int("offsets.topic.num.partitions")
 
     def is_local(self, partition: int) -> bool:
-        topic = self.broker.image.topics.get(OFFSETS_TOPIC)
+        topic = self.broker.image.topics.get(self.topic)
         part = topic.partitions.get(partition) if topic is not None else None
         return (
             part is not None
             and part.leader == self.broker.node_id
-            and self.broker.partition_log(OFFSETS_TOPIC, partition) is not None
+            and self.broker.partition_log(self.topic, partition) is not None
         )
 
     def append(self, partition: int, batch: bytes, now_ms: int) -> None:
-        plog = self.broker.partition_log(OFFSETS_TOPIC, partition)
-        topic = self.broker.image.topics.get(OFFSETS_TOPIC)
+        plog = self.broker.partition_log(self.topic, partition)
+        topic = self.broker.image.topics.get(self.topic)
         if plog is None or topic is None:
-            raise RuntimeError(f"{OFFSETS_TOPIC}-{partition} is not hosted here")
+            raise RuntimeError(f"{self.topic}-{partition} is not hosted here")
         epoch = topic.partitions[partition].leader_epoch
-        plog.append_as_leader(batch, leader_epoch=epoch, now_ms=now_ms)
+        plog.append_as_leader(batch, leader_epoch=epoch, now_ms=now_ms, origin="coordinator")
 
     def batches(self, partition: int) -> Iterator[bytes | memoryview]:
-        plog = self.broker.partition_log(OFFSETS_TOPIC, partition)
+        plog = self.broker.partition_log(self.topic, partition)
         if plog is None:
             return
         offset, end = plog.log_start_offset, plog.log_end_offset

@@ -49,12 +49,10 @@ async def handle_find_coordinator(broker: Broker, ctx: RequestContext, request: 
             for key in request.coordinator_keys
         ]
         return make(cls, throttle_time=ZERO_THROTTLE, coordinators=tuple(found))
-    return make(cls, throttle_time=ZERO_THROTTLE,
-                **await _find(broker, ctx, key_type, request.key))
+    return make(cls, throttle_time=ZERO_THROTTLE, **await _find(broker, ctx, key_type, request.key))
 
 
-async def _find(broker: Broker, ctx: RequestContext, key_type: int, key: str
-                ) -> dict[str, Any]:
+async def _find(broker: Broker, ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
     def failed(error: ErrorCode, message: str) -> dict[str, Any]:
         return dict(error_code=error, error_message=message, node_id=-1, host="", port=-1)
 
@@ -304,9 +302,11 @@ def handle_list_groups(broker: Broker, ctx: RequestContext, request: Any) -> Any
         return make(cls, throttle_time=ZERO_THROTTLE, error_code=ErrorCode.none, groups=())
     states = {s.lower() for s in getattr(request, "states_filter", ())}
     types = {t.lower() for t in getattr(request, "types_filter", ())}
-    groups = [make(listed_cls, group_id=g, protocol_type=t, group_state=s, group_type=k)
-              for g, t, s, k in coordinator.manager.list_groups(states)
-              if not types or k in types]
+    groups = [
+        make(listed_cls, group_id=g, protocol_type=t, group_state=s, group_type=k)
+        for g, t, s, k in coordinator.manager.list_groups(states)
+        if not types or k in types
+    ]
     return make(cls, throttle_time=ZERO_THROTTLE, error_code=ErrorCode.none, groups=tuple(groups))
 
 

@@ -1,0 +1,347 @@
+"""Transaction APIs: InitProducerId with a transactional.id (22), AddPartitionsToTxn (24),
+AddOffsetsToTxn (25), EndTxn (26), TxnOffsetCommit (28); the coordinator's wiring.
+
+The transaction coordinator lives beside the group coordinator (`transaction_coordinator_for`
+finds or creates it) and writes its markers here: one control batch per partition of the
+transaction, appended as a coordinator append; a marker on a `__consumer_offsets`
+partition also publishes (or drops) the offsets the transaction committed there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import weakref
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from ..coordinator import offsets as group_offsets
+from ..coordinator.offsets import CommitPartition
+from ..coordinator.records import partition_for
+from ..coordinator.transaction import MarkerJob, TxnConfig
+from ..coordinator.txn_runtime import TransactionCoordinator
+from ..storage.records import Record, build_batch
+from .broker import Broker
+from .context import RequestContext
+from .group_offsets import _partition_exists
+from .group_wiring import (
+    OFFSETS_TOPIC,
+    TRANSACTION_TOPIC,
+    BrokerOffsetsLog,
+    coordinator_for,
+    ready_coordinator,
+)
+from .kio_build import ZERO_THROTTLE, make, nested, response_class
+
+log = logging.getLogger(__name__)
+CONTROL_TRANSACTIONAL = 0x30  # control bit | transactional bit
+ABORT, COMMIT = 0, 1
+
+_TXN_COORDINATORS: weakref.WeakKeyDictionary[Broker, TransactionCoordinator] = (
+    weakref.WeakKeyDictionary()
+)
+_TIMERS: weakref.WeakKeyDictionary[Broker, asyncio.Task[None]] = weakref.WeakKeyDictionary()
+
+
+def _ms(value: Any) -> int:
+    return int(value.total_seconds() * 1000)
+
+
+# -- wiring ---------------------------------------------------------------------------------
+
+
+def write_markers(broker: Broker, job: MarkerJob) -> None:
+    """Append a COMMIT/ABORT marker to every partition of the transaction (raises on error)."""
+    now = broker.clock_ms()
+    marker = Record(
+        0, now, struct.pack(">hh", 0, COMMIT if job.commit else ABORT), struct.pack(">hi", 0, 0)
+    )
+    batch = bytes(
+        build_batch(
+            [marker],
+            base_offset=0,
+            attributes=CONTROL_TRANSACTIONAL,
+            producer_id=job.producer_id,
+            producer_epoch=job.producer_epoch,
+            base_sequence=-1,
+        )
+    )
+    image = broker.image
+    for topic, partition in sorted(job.partitions):
+        plog = broker.partition_log(topic, partition)
+        found = image.topics.get(topic)
+        if plog is None or found is None or partition not in found.partitions:
+            log.warning(
+                "transaction %s: partition %s-%d is gone; no marker",
+                job.transactional_id,
+                topic,
+                partition,
+            )
+            continue
+        plog.append_as_leader(
+            batch,
+            leader_epoch=found.partitions[partition].leader_epoch,
+            now_ms=now,
+            origin="coordinator",
+        )
+        broker.purgatory.notify((topic, partition))
+        if topic == OFFSETS_TOPIC:
+            coordinator_for(broker).complete_txn(job.producer_id, partition, job.commit)
+
+
+def transaction_coordinator_for(broker: Broker) -> TransactionCoordinator:
+    found = _TXN_COORDINATORS.get(broker)
+    if found is None:
+        found = TransactionCoordinator(
+            config=TxnConfig(max_timeout_ms=broker.config.get_int("transaction.max.timeout.ms")),
+            log=BrokerOffsetsLog(broker, topic=TRANSACTION_TOPIC),
+            write_markers=lambda job: write_markers(broker, job),
+            clock_ms=broker.clock_ms,
+        )
+        _TXN_COORDINATORS[broker] = found
+    return found
+
+
+def ready_txn_coordinator(
+    broker: Broker, transactional_id: str
+) -> tuple[TransactionCoordinator | None, ErrorCode]:
+    if TRANSACTION_TOPIC not in broker.image.topics:
+        return None, ErrorCode.coordinator_not_available
+    coordinator = transaction_coordinator_for(broker)
+    if not coordinator.is_local(transactional_id):
+        return None, ErrorCode.not_coordinator
+    coordinator.ensure_loaded()
+    _start_timer(broker, coordinator)
+    return coordinator, ErrorCode.none
+
+
+def _start_timer(broker: Broker, coordinator: TransactionCoordinator) -> None:
+    task = _TIMERS.get(broker)
+    if task is not None and not task.done():
+        return
+    interval_s = (
+        max(
+            broker.config.get_int("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+            100,
+        )
+        / 1000
+    )
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                coordinator.tick(broker.clock_ms())
+            except Exception:
+                log.exception("transaction timeout check failed; continuing")
+
+    with contextlib.suppress(RuntimeError):
+        _TIMERS[broker] = asyncio.get_running_loop().create_task(run(), name="txn-timeouts")
+
+
+# -- handlers -------------------------------------------------------------------------------
+
+
+async def handle_init_producer_id_transactional(
+    broker: Broker, ctx: RequestContext, request: Any
+) -> Any:
+    """InitProducerId for a transactional.id (the lead's handler delegates here)."""
+    cls = response_class(request)
+    coordinator, error = ready_txn_coordinator(broker, request.transactional_id)
+    pid, epoch = -1, -1
+    if coordinator is not None:
+        error, pid, epoch = await coordinator.init_producer(
+            transactional_id=request.transactional_id,
+            timeout_ms=_ms(request.transaction_timeout),
+            producer_id=getattr(request, "producer_id", -1),
+            producer_epoch=getattr(request, "producer_epoch", -1),
+            allocate=broker.next_producer_id,
+        )
+    return make(
+        cls, throttle_time=ZERO_THROTTLE, error_code=error, producer_id=pid, producer_epoch=epoch
+    )
+
+
+def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    topic_cls = nested(cls, "AddPartitionsToTxnTopicResult")
+    part_cls = nested(cls, "AddPartitionsToTxnPartitionResult")
+    if hasattr(request, "transactions"):  # v4+: batched, from clients or brokers
+        result_cls = nested(cls, "AddPartitionsToTxnResult")
+        results = []
+        for t in request.transactions:
+            results.append(
+                make(
+                    result_cls,
+                    transactional_id=t.transactional_id,
+                    topic_results=_add_partitions(
+                        broker,
+                        t.transactional_id,
+                        t.producer_id,
+                        t.producer_epoch,
+                        t.topics,
+                        topic_cls,
+                        part_cls,
+                        verify_only=t.verify_only,
+                    ),
+                )
+            )
+        return make(
+            cls,
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.none,
+            results_by_transaction=tuple(results),
+        )
+    return make(
+        cls,
+        throttle_time=ZERO_THROTTLE,
+        results_by_topic_v3_and_below=_add_partitions(
+            broker,
+            request.v3_and_below_transactional_id,
+            request.v3_and_below_producer_id,
+            request.v3_and_below_producer_epoch,
+            request.v3_and_below_topics,
+            topic_cls,
+            part_cls,
+        ),
+    )
+
+
+def _add_partitions(
+    broker: Broker,
+    transactional_id: str,
+    producer_id: int,
+    epoch: int,
+    topics: Any,
+    topic_cls: type[Any],
+    part_cls: type[Any],
+    *,
+    verify_only: bool = False,
+) -> tuple[Any, ...]:
+    wanted = [(t.name, int(p)) for t in topics for p in t.partitions]
+    exists = _partition_exists(broker)
+    unknown = {w for w in wanted if not exists(*w)}
+    coordinator, error = ready_txn_coordinator(broker, transactional_id)
+    errors: dict[tuple[str, int], ErrorCode] = {}
+    if coordinator is None:
+        errors = dict.fromkeys(wanted, error)
+    elif unknown:
+        errors = {
+            w: ErrorCode.unknown_topic_or_partition
+            if w in unknown
+            else ErrorCode.operation_not_attempted
+            for w in wanted
+        }
+    elif verify_only:
+        txn = coordinator.txns.get(transactional_id)
+        ok = txn is not None and txn.producer_id == producer_id and txn.producer_epoch == epoch
+        errors = {
+            w: ErrorCode.none
+            if ok and txn is not None and w in txn.partitions
+            else ErrorCode.invalid_txn_state
+            for w in wanted
+        }
+    else:
+        code = coordinator.add_partitions(transactional_id, producer_id, epoch, set(wanted))
+        errors = dict.fromkeys(wanted, code)
+    return tuple(
+        make(
+            topic_cls,
+            name=t.name,
+            results_by_partition=tuple(
+                make(part_cls, partition_index=p, partition_error_code=errors[(t.name, int(p))])
+                for p in t.partitions
+            ),
+        )
+        for t in topics
+    )
+
+
+def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    coordinator, error = ready_txn_coordinator(broker, request.transactional_id)
+    if coordinator is not None:
+        count = (
+            len(broker.image.topics[OFFSETS_TOPIC].partitions)
+            if (OFFSETS_TOPIC in broker.image.topics)
+            else broker.config.get_int("offsets.topic.num.partitions")
+        )
+        partition = partition_for(request.group_id, count)
+        error = coordinator.add_partitions(
+            request.transactional_id,
+            request.producer_id,
+            request.producer_epoch,
+            {(OFFSETS_TOPIC, partition)},
+        )
+    return make(cls, throttle_time=ZERO_THROTTLE, error_code=error)
+
+
+def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    coordinator, error = ready_txn_coordinator(broker, request.transactional_id)
+    if coordinator is not None:
+        error = coordinator.end_txn(
+            request.transactional_id,
+            request.producer_id,
+            request.producer_epoch,
+            bool(request.committed),
+        )
+    return make(
+        cls,
+        throttle_time=ZERO_THROTTLE,
+        error_code=error,
+        producer_id=request.producer_id,
+        producer_epoch=request.producer_epoch,
+    )
+
+
+def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    topic_cls = nested(cls, "TxnOffsetCommitResponseTopic")
+    part_cls = nested(cls, "TxnOffsetCommitResponsePartition")
+    wanted = [
+        CommitPartition(
+            t.name,
+            p.partition_index,
+            p.committed_offset,
+            getattr(p, "committed_leader_epoch", -1),
+            p.committed_metadata,
+        )
+        for t in request.topics
+        for p in t.partitions
+    ]
+    coordinator, error = ready_coordinator(broker, request.group_id)
+    if coordinator is None:
+        errors = [error] * len(wanted)
+    else:
+        errors = group_offsets.txn_commit(
+            coordinator.manager,
+            group_id=request.group_id,
+            producer_id=request.producer_id,
+            producer_epoch=request.producer_epoch,
+            member_id=getattr(request, "member_id", ""),
+            instance_id=getattr(request, "group_instance_id", None),
+            generation=getattr(request, "generation_id", -1),
+            partitions=wanted,
+            partition_exists=_partition_exists(broker),
+            now=broker.clock_ms(),
+        )
+    it = iter(errors)
+    return make(
+        cls,
+        throttle_time=ZERO_THROTTLE,
+        topics=tuple(
+            make(
+                topic_cls,
+                name=t.name,
+                partitions=tuple(
+                    make(part_cls, partition_index=p.partition_index, error_code=next(it))
+                    for p in t.partitions
+                ),
+            )
+            for t in request.topics
+        ),
+    )
