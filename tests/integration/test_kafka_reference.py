@@ -207,3 +207,76 @@ def test_perf_and_maintenance_tools(kafka: KafkaBroker, tmp_path: Path) -> None:
 
     groups = kafka_cli("kafka-consumer-groups", *bs, "--list", check=True)
     assert groups.returncode == 0
+
+
+@pytest.mark.slow
+def test_three_node_cluster_quorum_and_reassignment(tmp_path: Path) -> None:
+    from kafkaref import KafkaCluster
+
+    with KafkaCluster(3, heap="512M") as cluster:
+        status = kafka_cli(
+            "kafka-metadata-quorum",
+            "--bootstrap-server",
+            cluster.bootstrap,
+            "describe",
+            "--status",
+            check=True,
+        )
+        voters = next(ln for ln in status.stdout.splitlines() if ln.startswith("CurrentVoters"))
+        assert all(f'"id": {i}' in voters for i in (1, 2, 3))
+
+        bs = ["--bootstrap-server", cluster.bootstrap]
+        topic = _topic("rf3")
+        kafka_cli(
+            "kafka-topics",
+            *bs,
+            "--create",
+            "--topic",
+            topic,
+            "--replication-factor",
+            "2",
+            check=True,
+        )
+        plan = tmp_path / "plan.json"
+        plan.write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "partitions": [{"topic": topic, "partition": 0, "replicas": [3, 1, 2]}],
+                }
+            )
+        )
+        kafka_cli(
+            "kafka-reassign-partitions",
+            *bs,
+            "--reassignment-json-file",
+            str(plan),
+            "--execute",
+            check=True,
+        )
+        for _ in range(60):  # bounded: the reassignment of an empty partition is quick
+            verify = kafka_cli(
+                "kafka-reassign-partitions",
+                *bs,
+                "--reassignment-json-file",
+                str(plan),
+                "--verify",
+                check=True,
+            )
+            if "is completed" in verify.stdout:
+                break
+        described = kafka_cli("kafka-topics", *bs, "--describe", "--topic", topic, check=True)
+        assert "Replicas: 3,1,2" in described.stdout
+        kafka_cli(
+            "kafka-leader-election",
+            *bs,
+            "--election-type",
+            "preferred",
+            "--topic",
+            topic,
+            "--partition",
+            "0",
+            check=True,
+        )
+        described = kafka_cli("kafka-topics", *bs, "--describe", "--topic", topic, check=True)
+        assert "Leader: 3" in described.stdout
