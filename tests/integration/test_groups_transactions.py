@@ -1,0 +1,136 @@
+"""Transactions with confluent-kafka: commit, abort, offsets in a transaction
+(consume-transform-produce), producer fencing, transaction timeout, broker restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from test_groups_support import committed_offsets, create_topic_v7, group_broker
+
+
+def read_all(bootstrap: str, topic: str, isolation: str, timeout: float = 10) -> list[Any]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{isolation}",
+            "isolation.level": isolation,
+            "enable.partition.eof": True,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            m = consumer.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                break  # partition EOF
+            out.append((m.offset(), m.value().decode()))
+    finally:
+        consumer.close()
+    return out
+
+
+def test_commit_abort_offsets_fencing_and_restart(tmp_path: Path) -> None:
+    with group_broker(tmp_path / "data") as b:
+        create_topic_v7(b.port, "t", 1)
+        producer = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "tx-a"})
+        producer.init_transactions(20)
+        producer.begin_transaction()
+        for i in range(3):
+            producer.produce("t", value=f"c{i}".encode())
+        producer.commit_transaction(20)
+        producer.begin_transaction()
+        producer.produce("t", value=b"aborted")
+        producer.flush(10)
+        producer.abort_transaction(20)
+        # Data at 0-2, the commit marker at 3, the aborted record at 4, its marker at 5.
+        assert read_all(b.bootstrap, "t", "read_uncommitted") == [
+            (0, "c0"),
+            (1, "c1"),
+            (2, "c2"),
+            (4, "aborted"),
+        ]
+
+        # Offsets committed inside a transaction appear only when it commits.
+        group = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "g-txn"})
+        metadata = group.consumer_group_metadata()
+        producer.begin_transaction()
+        producer.send_offsets_to_transaction([TopicPartition("t", 0, 2)], metadata, 20)
+        producer.abort_transaction(20)
+        assert committed_offsets(b.bootstrap, "g-txn", "t", 1) == {0: -1001}
+        producer.begin_transaction()
+        producer.produce("t", value=b"out")
+        producer.send_offsets_to_transaction([TopicPartition("t", 0, 3)], metadata, 20)
+        producer.commit_transaction(20)
+        assert committed_offsets(b.bootstrap, "g-txn", "t", 1) == {0: 3}
+        group.close()
+
+        # A second producer with the same transactional.id fences the first.
+        successor = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "tx-a"})
+        successor.init_transactions(20)
+        with pytest.raises(KafkaException) as fenced:
+            producer.begin_transaction()
+            producer.produce("t", value=b"zombie")
+            producer.commit_transaction(10)
+        assert fenced.value.args[0].fatal()
+        assert "zombie" not in {v for _, v in read_all(b.bootstrap, "t", "read_uncommitted")}
+
+        # State and offsets survive kill -9 of the broker.
+        b.kill9()
+        b.start()
+        assert committed_offsets(b.bootstrap, "g-txn", "t", 1) == {0: 3}
+        after = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "tx-a"})
+        after.init_transactions(20)
+        after.begin_transaction()
+        after.produce("t", value=b"after-restart")
+        after.commit_transaction(20)
+        assert "after-restart" in {v for _, v in read_all(b.bootstrap, "t", "read_uncommitted")}
+        assert "Traceback" not in b.log()
+
+
+def test_open_transaction_is_aborted_after_its_timeout(tmp_path: Path) -> None:
+    overrides = ["transaction.abort.timed.out.transaction.cleanup.interval.ms=300"]
+    with group_broker(tmp_path / "data", overrides) as b:
+        create_topic_v7(b.port, "t", 1)
+        producer = Producer(
+            {
+                "bootstrap.servers": b.bootstrap,
+                "transactional.id": "tx-slow",
+                "transaction.timeout.ms": 1500,
+            }
+        )
+        producer.init_transactions(20)
+        producer.begin_transaction()
+        producer.produce("t", value=b"late")
+        producer.flush(10)
+        time.sleep(3.0)
+        with pytest.raises(KafkaException):
+            producer.commit_transaction(10)
+
+
+@pytest.mark.xfail(
+    reason="Fetch does not yet report the last stable offset and aborted "
+    "transactions (server/fetch.py, storage): read_committed sees "
+    "aborted records",
+    strict=False,
+)
+def test_read_committed_skips_aborted_records(tmp_path: Path) -> None:
+    with group_broker(tmp_path / "data") as b:
+        create_topic_v7(b.port, "t", 1)
+        producer = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "tx-rc"})
+        producer.init_transactions(20)
+        producer.begin_transaction()
+        producer.produce("t", value=b"aborted")
+        producer.flush(10)
+        producer.abort_transaction(20)
+        producer.begin_transaction()
+        producer.produce("t", value=b"kept")
+        producer.commit_transaction(20)
+        assert [v for _, v in read_all(b.bootstrap, "t", "read_committed")] == ["kept"]
