@@ -20,8 +20,10 @@
    preserved. A batch left empty is kept as a header-only batch when it is the last of
    its group (so the group's offset range survives) or a producer's retained batch.
    Unchanged batches are copied byte for byte.
-   Work is budgeted per call (``BUDGET_BYTES``): a pass spans calls, rewriting a few
-   groups each time, because the server runs maintenance on its event loop.
+   Work is budgeted per call (``BUDGET_BYTES`` of batches read): a pass spans calls,
+   even within one group (the ``.cleaned`` segment stays open between calls), because
+   the server runs maintenance on its event loop. Old segments stay readable until the
+   swap; a pass is abandoned (its ``.cleaned`` file removed) on truncation or close.
 5. Swap (crash-safe like Kafka): write ``<base>.log.cleaned`` (+ indexes), flush, rename
    to ``.swap``, delete the old segments, rename the swap into place. ``log_loader``
    finishes a swap interrupted after the rename and discards ``.cleaned`` leftovers.
@@ -29,18 +31,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from millrace_broker.protocol.record_batch import (
     DELETE_HORIZON_BIT,
-    LOG_APPEND_TIME,
     BatchHeader,
     read_header,
 )
 from millrace_broker.storage.checkpoint import read_offset, write_offset
 from millrace_broker.storage.log_loader import new_segment
-from millrace_broker.storage.records import build_batch, decode_batch
+from millrace_broker.storage.records import (
+    RawRecord,
+    build_batch,
+    build_from_raw,
+    decode_batch,
+    decode_raw,
+)
 from millrace_broker.storage.segment import LogSegment
 
 if TYPE_CHECKING:
@@ -48,8 +55,9 @@ if TYPE_CHECKING:
 
 CLEANER_CHECKPOINT_FILE = "cleaner-offset-checkpoint"
 MAX_MAP_KEYS = 1_000_000
-# Bytes read per call: record decoding is Python work, so a call stays well under a second.
-BUDGET_BYTES = 16 * 1024 * 1024
+# Bytes read per call: record decoding is Python work, so one call stays short (about
+# 0.1-0.2 s per MiB on a slow core); LogManager repeats calls within a time budget.
+BUDGET_BYTES = 1024 * 1024
 
 
 def first_uncleanable_offset(log: PartitionLog, now_ms: int, high_watermark: int) -> int:
@@ -72,11 +80,17 @@ def first_uncleanable_offset(log: PartitionLog, now_ms: int, high_watermark: int
 
 @dataclass(slots=True)
 class CleaningPass:
-    """A cleaning in progress: the offset map and the segments still to rewrite."""
+    """A cleaning in progress: the offset map, the segments still to rewrite and, while a
+    group is being rewritten, its ``.cleaned`` segment and how far into the group it is."""
 
     offset_map: dict[bytes, int]
     map_end: int
     pending: list[int]  # base offsets of the segments not yet rewritten, oldest first
+    mapped_bytes: int
+    group: list[int] = field(default_factory=list)
+    cleaned: LogSegment | None = None
+    segment_index: int = 0
+    position: int = 0
 
 
 def compact(
@@ -86,32 +100,106 @@ def compact(
     high_watermark: int | None = None,
     budget_bytes: int = BUDGET_BYTES,
 ) -> bool:
-    """Do at most ``budget_bytes`` of cleaning work; True if any work was done.
+    """Do about ``budget_bytes`` of cleaning work; True if any work was done.
 
-    A pass (map, then rewrite) may span several calls so that one call never blocks
-    the event loop for long; it lives on ``log.cleaning`` and is dropped when the log
-    is truncated. The checkpoint moves only when a pass completes.
+    A pass (map, then rewrite group by group, batch by batch) spans as many calls as it
+    needs so that one call never blocks the event loop for long. It lives on
+    ``log.cleaning``; ``abandon`` drops it (truncation, close, policy change). The
+    checkpoint moves only when a pass completes.
     """
+    spent = 0
     if log.cleaning is None:
         log.cleaning = start_pass(log, now_ms=now_ms, high_watermark=high_watermark,
                                   budget_bytes=budget_bytes)
         if log.cleaning is None:
             return False
+        spent = log.cleaning.mapped_bytes
     work = log.cleaning
-    by_base = {s.base_offset: s for s in log.segments[:-1]}
-    remaining = [by_base[b] for b in work.pending if b in by_base]
-    spent = 0
-    for group in group_segments(remaining, log.config.segment_bytes):
-        if spent >= budget_bytes:
-            break
-        clean_group(log, group, work.offset_map, now_ms=now_ms)
-        spent += sum(s.size for s in group)
-        done = {s.base_offset for s in group}
-        work.pending = [b for b in work.pending if b not in done]
-    if not any(b in by_base for b in work.pending):
-        write_offset(log.directory / CLEANER_CHECKPOINT_FILE, work.map_end)
-        log.cleaning = None
+    while spent < budget_bytes:
+        by_base = {s.base_offset: s for s in log.segments[:-1]}
+        if not work.group:
+            remaining = [by_base[b] for b in work.pending if b in by_base]
+            if not remaining:
+                write_offset(log.directory / CLEANER_CHECKPOINT_FILE, work.map_end)
+                log.cleaning = None
+                return True
+            _begin_group(log, work, group_segments(remaining, log.config.segment_bytes)[0],
+                         now_ms)
+        group = [by_base.get(b) for b in work.group]
+        if any(s is None for s in group):
+            _drop_group(work)  # retention deleted part of it meanwhile: redo later
+            continue
+        spent += _clean_some(log, work, [s for s in group if s is not None],
+                             budget_bytes - spent, now_ms=now_ms)
     return True
+
+
+def abandon(log: PartitionLog) -> None:
+    """Forget the pass in progress and remove its half-written ``.cleaned`` segment."""
+    if log.cleaning is not None:
+        _drop_group(log.cleaning)
+        log.cleaning = None
+
+
+def _begin_group(log: PartitionLog, work: CleaningPass, group: list[LogSegment],
+                 now_ms: int) -> None:
+    base = group[0].base_offset
+    for suffix in (".cleaned", ".swap"):
+        for name in (".log", ".index", ".timeindex"):
+            (log.directory / f"{base:020d}{name}{suffix}").unlink(missing_ok=True)
+    work.group = [s.base_offset for s in group]
+    work.cleaned = new_segment(log.directory, base, log.config, now_ms, suffix=".cleaned")
+    work.segment_index = 0
+    work.position = 0
+
+
+def _drop_group(work: CleaningPass) -> None:
+    if work.cleaned is not None:
+        work.cleaned.delete()
+    work.cleaned = None
+    work.group = []
+
+
+def _clean_some(log: PartitionLog, work: CleaningPass, group: list[LogSegment],
+                budget: int, *, now_ms: int) -> int:
+    """Filter batches of the current group into its cleaned segment; swap when done."""
+    cleaned = work.cleaned
+    assert cleaned is not None
+    segment = group[work.segment_index]
+    is_last_segment = work.segment_index == len(group) - 1
+    spent = 0
+    for pos, header, body in segment.iter_batch_bytes(work.position):
+        is_group_end = is_last_segment and pos + header.total_size == segment.size
+        out = filter_batch(log, header, body, work.offset_map, now_ms=now_ms,
+                           keep_empty=is_group_end)
+        if out is not None:
+            cleaned.append(out, [read_header(out, 0)])
+        spent += header.total_size
+        work.position = pos + header.total_size
+        if spent >= budget:
+            break
+    if work.position >= segment.size:
+        work.segment_index += 1
+        work.position = 0
+    if work.segment_index == len(group):
+        _swap(log, group, cleaned)
+        done = set(work.group)
+        work.pending = [b for b in work.pending if b not in done]
+        work.cleaned = None
+        work.group = []
+    return max(spent, 1)
+
+
+def _swap(log: PartitionLog, group: list[LogSegment], cleaned: LogSegment) -> None:
+    """Kafka's replaceSegments: .cleaned -> .swap, delete the old, .swap -> .log."""
+    cleaned.seal()
+    cleaned.flush()
+    cleaned.rename_suffix(".cleaned", ".swap")
+    for segment in group:
+        segment.delete()
+    cleaned.rename_suffix(".swap", "")
+    cleaned.release_indexes()
+    log.replace_segments(group, cleaned)
 
 
 def start_pass(
@@ -136,7 +224,8 @@ def start_pass(
         return None
     offset_map, map_end = build_offset_map(dirty, budget_bytes=budget_bytes)
     pending = [s.base_offset for s in cleanable if s.base_offset < map_end]
-    return CleaningPass(offset_map, map_end, pending)
+    mapped = sum(s.size for s in dirty if s.base_offset < map_end)
+    return CleaningPass(offset_map, map_end, pending, mapped)
 
 
 def build_offset_map(
@@ -154,10 +243,10 @@ def build_offset_map(
         for _, header, body in segment.iter_batch_bytes(0):
             if header.is_control or header.record_count == 0:
                 continue
-            _, records = decode_batch(body)
-            for record in records:
-                if record.key is not None:
-                    offset_map[record.key] = header.base_offset + record.offset_delta
+            base = header.base_offset
+            for offset_delta, key, _, _, _ in decode_raw(body)[2]:
+                if key is not None:
+                    offset_map[key] = base + offset_delta
         end = segment.next_offset
     return offset_map, end
 
@@ -179,33 +268,6 @@ def group_segments(segments: list[LogSegment], max_bytes: int) -> list[list[LogS
     return groups
 
 
-def clean_group(
-    log: PartitionLog, group: list[LogSegment], offset_map: dict[bytes, int], *, now_ms: int
-) -> None:
-    base = group[0].base_offset
-    for suffix in (".cleaned", ".swap"):
-        for name in (".log", ".index", ".timeindex"):
-            (log.directory / f"{base:020d}{name}{suffix}").unlink(missing_ok=True)
-    cleaned = new_segment(log.directory, base, log.config, now_ms, suffix=".cleaned")
-    last_segment = group[-1]
-    for segment in group:
-        batches = list(segment.iter_batch_bytes(0))
-        for i, (_, header, body) in enumerate(batches):
-            is_group_end = segment is last_segment and i == len(batches) - 1
-            out = filter_batch(log, header, body, offset_map, now_ms=now_ms,
-                               keep_empty=is_group_end)
-            if out is not None:
-                cleaned.append(out, [read_header(out, 0)])
-    cleaned.seal()
-    cleaned.flush()
-    cleaned.rename_suffix(".cleaned", ".swap")
-    for segment in group:
-        segment.delete()
-    cleaned.rename_suffix(".swap", "")
-    cleaned.release_indexes()
-    log.replace_segments(group, cleaned)
-
-
 def filter_batch(
     log: PartitionLog,
     header: BatchHeader,
@@ -217,49 +279,56 @@ def filter_batch(
 ) -> bytes | bytearray | None:
     if header.is_control or header.record_count == 0:
         return bytes(body)
-    _, records = decode_batch(body)
+    _, payload, raw = decode_raw(body)
     horizon = header.base_timestamp if header.has_delete_horizon else None
     drop_tombstones = horizon is not None and now_ms >= horizon
-    kept = []
+    base = header.base_offset
+    kept: list[RawRecord] = []
     has_tombstone = False
-    for record in records:
-        if record.key is None:
+    for record in raw:
+        offset_delta, key, tombstone, _, _ = record
+        if key is None:
             continue  # a compacted topic cannot keep keyless records (Kafka drops them)
-        latest = offset_map.get(record.key)
-        if latest is not None and header.base_offset + record.offset_delta < latest:
+        latest = offset_map.get(key)
+        if latest is not None and base + offset_delta < latest:
             continue
-        if record.value is None:
+        if tombstone:
             if drop_tombstones:
                 continue
             has_tombstone = True
         kept.append(record)
     needs_horizon = has_tombstone and horizon is None
-    if len(kept) == len(records) and not needs_horizon:
+    if len(kept) == len(raw) and not needs_horizon:
         return bytes(body)
-    if not kept and not (keep_empty or _producer_needs(log, header)):
-        return None
-    attributes = header.attributes
-    base_timestamp: int | None = None
-    if needs_horizon:
-        attributes |= DELETE_HORIZON_BIT
-        base_timestamp = now_ms + log.config.delete_retention_ms
-    elif horizon is not None:
-        base_timestamp = horizon
     if not kept:
-        base_timestamp = header.max_timestamp if base_timestamp is None else base_timestamp
-    max_timestamp = header.max_timestamp if (
-        not kept or header.timestamp_type == LOG_APPEND_TIME) else None
+        if not (keep_empty or _producer_needs(log, header)):
+            return None
+        return build_batch(
+            [], base_offset=base, attributes=header.attributes,
+            producer_id=header.producer_id, producer_epoch=header.producer_epoch,
+            base_sequence=header.base_sequence,
+            partition_leader_epoch=header.partition_leader_epoch,
+            last_offset_delta=header.last_offset_delta,
+            base_timestamp=header.max_timestamp if horizon is None else horizon,
+            max_timestamp=header.max_timestamp,
+        )
+    if not needs_horizon:
+        # Same base offset and base timestamp: the kept records' bytes stay valid.
+        return build_from_raw(header, payload, kept)
+    # Stamping the horizon moves the base timestamp: re-encode this batch's records.
+    kept_deltas = {record[0] for record in kept}
+    records = [r for r in decode_batch(body)[1] if r.offset_delta in kept_deltas]
     return build_batch(
-        kept,
-        base_offset=header.base_offset,
-        attributes=attributes,
+        records,
+        base_offset=base,
+        attributes=header.attributes | DELETE_HORIZON_BIT,
         producer_id=header.producer_id,
         producer_epoch=header.producer_epoch,
         base_sequence=header.base_sequence,
         partition_leader_epoch=header.partition_leader_epoch,
         last_offset_delta=header.last_offset_delta,
-        base_timestamp=base_timestamp,
-        max_timestamp=max_timestamp,
+        base_timestamp=now_ms + log.config.delete_retention_ms,
+        max_timestamp=header.max_timestamp,
     )
 
 

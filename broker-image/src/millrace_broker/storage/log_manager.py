@@ -8,8 +8,9 @@ leaves only marked directories) and removes marked directories later from
 ``run_maintenance`` and at startup, like Kafka's asynchronous delete.
 
 ``run_maintenance`` does one bounded round: time-based flushes, retention for every
-partition, and compaction of at most one partition (round-robin), since cleaning a
-segment costs a full read and rewrite of it.
+partition, then compaction steps (each about 1 MiB of work, see ``compaction``)
+round-robin over compacted partitions for at most ``cleaner_time_budget_s``, since the
+server calls it on its event loop.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class LogManager:
         self._logs: dict[tuple[str, int], PartitionLog] = {}
         self._dir_of: dict[tuple[str, int], Path] = {}
         self._compaction_cursor = 0
+        self.cleaner_time_budget_s = 0.2
         for d in self.log_dirs:
             d.mkdir(parents=True, exist_ok=True)
 
@@ -124,17 +126,31 @@ class LogManager:
                 partition_log.producers.remove_expired(now_ms, PRODUCER_ID_EXPIRATION_MS)
             except (OSError, StorageError):
                 log.exception("maintenance of %s-%d failed", topic, partition)
+        self._run_cleaner(now_ms)
+
+    def _run_cleaner(self, now_ms: int) -> None:
+        """Bounded compaction steps, round-robin over compacted partitions, for at most
+        ``cleaner_time_budget_s`` (one step may overrun it; steps are ~1 MiB of work)."""
         compactable = [
             (key, pl) for key, pl in self._logs.items() if "compact" in pl.config.cleanup_policy
         ]
-        if compactable:
+        if not compactable:
+            return
+        deadline = time.monotonic() + self.cleaner_time_budget_s
+        idle = 0
+        while idle < len(compactable) and time.monotonic() < deadline:
             self._compaction_cursor %= len(compactable)
             key, partition_log = compactable[self._compaction_cursor]
-            self._compaction_cursor += 1
             try:
-                partition_log.run_compaction(now_ms)
+                worked = partition_log.run_compaction(now_ms)
             except (OSError, StorageError):
                 log.exception("compaction of %s-%d failed", key[0], key[1])
+                worked = False
+            if worked:
+                idle = 0  # stay on this partition until its pass is done
+            else:
+                idle += 1
+                self._compaction_cursor += 1
 
     def close(self) -> None:
         for partition_log in self._logs.values():

@@ -403,7 +403,7 @@ class PartitionLog:
         """Remove everything at and above ``offset`` (follower divergence)."""
         if offset >= self.log_end_offset:
             return
-        self.cleaning = None
+        compaction.abandon(self)
         while len(self.segments) > 1 and self.active.base_offset >= offset:
             segment = self.segments.pop()
             self._bases.pop()
@@ -432,7 +432,7 @@ class PartitionLog:
         """One bounded step of cleaning the non-active segments (see ``compaction``);
         True if work was done (call again until False to finish a pass)."""
         if "compact" not in self.config.cleanup_policy:
-            self.cleaning = None
+            compaction.abandon(self)
             return False
         return compaction.compact(self, now_ms=now_ms, high_watermark=high_watermark)
 
@@ -461,6 +461,7 @@ class PartitionLog:
     def close(self) -> None:
         if self.closed:
             return
+        compaction.abandon(self)
         self.active.seal()
         self.producers.map_end_offset = self.log_end_offset
         self.producers.take_snapshot()
