@@ -217,7 +217,7 @@ def consume_run(
 
 def run_round(
     broker: RunningBroker, args: argparse.Namespace, *, acks: str, index: int, warmup: bool = False
-) -> dict[str, dict[str, Any] | None]:
+) -> dict[str, Any]:
     """One round on a fresh topic: saturating produce, consume, rated produce (measured)."""
     topic = f"bench-{'warmup' if warmup else 'acks' + acks}-{index}"
     create_topic(broker.bootstrap, topic)
@@ -247,7 +247,7 @@ def run_round(
         ),
         file=sys.stderr,
     )
-    return {"produce": p, "consume": c, "latency": lat}
+    return {"produce": p, "consume": c, "latency": lat, "loadavg_1m": os.getloadavg()[0]}
 
 
 def run_benchmark(
@@ -495,7 +495,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=Path(__file__).resolve().parent / "results" / "produce_consume.json",
     )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 50k records, 1 warm-up round, 1 round, 3 s latency phase",
+    )
     args = p.parse_args(argv)
+    if args.quick:
+        args.records, args.warmup_rounds, args.repeat, args.latency_seconds = 50_000, 1, 1, 3.0
     args.acks = list(dict.fromkeys(a.strip() for a in args.acks.split(",") if a.strip()))
     return args
 
