@@ -7,9 +7,8 @@
    (``cleaner-offset-checkpoint``, the end of the previous cleaning) are *dirty*.
 2. Clean only when dirty bytes / cleanable bytes >= ``min.cleanable.dirty.ratio``, or the
    oldest dirty data is older than ``max.compaction.lag.ms``.
-3. Build the offset map ``key -> last offset`` over the dirty segments (bounded: it stops
-   at a segment boundary once ``MAX_MAP_KEYS`` keys or the call's byte budget are used;
-   the rest stays dirty for the next pass).
+3. Build the offset map ``key -> last offset`` over the dirty segments (bounded by
+   ``MAX_MAP_KEYS``; what is not mapped stays dirty for the next pass).
 4. Rewrite the cleanable segments in groups that fit ``segment.bytes``. Per batch:
    control batches are kept as they are; a record survives if it has a key and no
    later offset for that key is in the map. Tombstones use KIP-534's delete horizon: the
@@ -84,9 +83,11 @@ class CleaningPass:
     group is being rewritten, its ``.cleaned`` segment and how far into the group it is."""
 
     offset_map: dict[bytes, int]
-    map_end: int
+    map_end: int  # the map covers offsets below this
     pending: list[int]  # base offsets of the segments not yet rewritten, oldest first
-    mapped_bytes: int
+    cleanable: list[int]  # base offsets of the segments cleanable when the pass began
+    to_map: list[int]  # base offsets of dirty segments still to map (first: in progress)
+    map_position: int = 0
     group: list[int] = field(default_factory=list)
     cleaned: LogSegment | None = None
     segment_index: int = 0
@@ -109,12 +110,14 @@ def compact(
     """
     spent = 0
     if log.cleaning is None:
-        log.cleaning = start_pass(log, now_ms=now_ms, high_watermark=high_watermark,
-                                  budget_bytes=budget_bytes)
+        log.cleaning = start_pass(log, now_ms=now_ms, high_watermark=high_watermark)
         if log.cleaning is None:
             return False
-        spent = log.cleaning.mapped_bytes
     work = log.cleaning
+    if work.to_map:
+        spent += _map_some(log, work, budget_bytes)
+        if log.cleaning is None or work.to_map:
+            return True
     while spent < budget_bytes:
         by_base = {s.base_offset: s for s in log.segments[:-1]}
         if not work.group:
@@ -203,9 +206,9 @@ def _swap(log: PartitionLog, group: list[LogSegment], cleaned: LogSegment) -> No
 
 
 def start_pass(
-    log: PartitionLog, *, now_ms: int, high_watermark: int | None, budget_bytes: int
+    log: PartitionLog, *, now_ms: int, high_watermark: int | None
 ) -> CleaningPass | None:
-    """Decide whether the log is dirty enough and, if so, build the offset map."""
+    """Decide whether the log is dirty enough; if so, a pass that starts by mapping."""
     checkpoint = log.directory / CLEANER_CHECKPOINT_FILE
     first_dirty = max(read_offset(checkpoint, 0), log.log_start_offset)
     hw = log.log_end_offset if high_watermark is None else high_watermark
@@ -222,33 +225,50 @@ def start_pass(
     overdue = oldest is not None and 0 <= oldest < now_ms - log.config.max_compaction_lag_ms
     if ratio < log.config.min_cleanable_dirty_ratio and not overdue:
         return None
-    offset_map, map_end = build_offset_map(dirty, budget_bytes=budget_bytes)
-    pending = [s.base_offset for s in cleanable if s.base_offset < map_end]
-    mapped = sum(s.size for s in dirty if s.base_offset < map_end)
-    return CleaningPass(offset_map, map_end, pending, mapped)
+    return CleaningPass(
+        offset_map={},
+        map_end=dirty[0].base_offset,
+        pending=[],
+        cleanable=[s.base_offset for s in cleanable],
+        to_map=[s.base_offset for s in dirty],
+    )
 
 
-def build_offset_map(
-    dirty: list[LogSegment], *, budget_bytes: int
-) -> tuple[dict[bytes, int], int]:
-    """key -> latest offset over a prefix of ``dirty`` (whole segments, at least one,
-    bounded by ``MAX_MAP_KEYS`` and ``budget_bytes``); also the offset it covers up to."""
-    offset_map: dict[bytes, int] = {}
-    end = dirty[0].base_offset
+def _map_some(log: PartitionLog, work: CleaningPass, budget: int) -> int:
+    """Extend the offset map by about ``budget`` bytes of dirty batches.
+
+    The map may end inside a segment: records past ``map_end`` are simply not in it, so
+    cleaning keeps them (their offsets are >= any mapped offset for their key). When
+    mapping ends (all dirty data, or ``MAX_MAP_KEYS``), the cleanable segments below
+    ``map_end`` become the pass's pending rewrites.
+    """
+    by_base = {s.base_offset: s for s in log.segments}
+    offset_map = work.offset_map
     spent = 0
-    for segment in dirty:
-        if len(offset_map) >= MAX_MAP_KEYS or spent >= budget_bytes:
-            break
-        spent += segment.size
-        for _, header, body in segment.iter_batch_bytes(0):
-            if header.is_control or header.record_count == 0:
-                continue
-            base = header.base_offset
-            for offset_delta, key, _, _, _ in decode_raw(body)[2]:
-                if key is not None:
-                    offset_map[key] = base + offset_delta
-        end = segment.next_offset
-    return offset_map, end
+    while spent < budget and work.to_map and len(offset_map) < MAX_MAP_KEYS:
+        segment = by_base.get(work.to_map[0])
+        if segment is None:  # deleted by retention meanwhile: the map is incomplete
+            abandon(log)
+            return spent
+        for pos, header, body in segment.iter_batch_bytes(work.map_position):
+            if not header.is_control and header.record_count:
+                base = header.base_offset
+                for offset_delta, key, _, _, _ in decode_raw(body)[2]:
+                    if key is not None:
+                        offset_map[key] = base + offset_delta
+            work.map_position = pos + header.total_size
+            work.map_end = header.last_offset + 1
+            spent += header.total_size
+            if spent >= budget or len(offset_map) >= MAX_MAP_KEYS:
+                break
+        if work.map_position >= segment.size:
+            work.map_end = max(work.map_end, segment.next_offset)
+            work.to_map.pop(0)
+            work.map_position = 0
+    if not work.to_map or len(offset_map) >= MAX_MAP_KEYS:
+        work.to_map = []
+        work.pending = [b for b in work.cleanable if b < work.map_end]
+    return max(spent, 1)
 
 
 def group_segments(segments: list[LogSegment], max_bytes: int) -> list[list[LogSegment]]:
