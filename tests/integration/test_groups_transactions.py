@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -134,3 +136,43 @@ def test_read_committed_skips_aborted_records(tmp_path: Path) -> None:
         producer.produce("t", value=b"kept")
         producer.commit_transaction(20)
         assert [v for _, v in read_all(b.bootstrap, "t", "read_committed")] == ["kept"]
+
+
+@pytest.mark.kafka_cli
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime")
+def test_kafka_transactions_cli_lists_and_describes(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from kafkaref import kafka_cli
+
+    with group_broker(tmp_path / "data") as b:
+        create_topic_v7(b.port, "t", 2)
+        producer = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "tx-open"})
+        producer.init_transactions(20)
+        producer.begin_transaction()
+        producer.produce("t", value=b"x", partition=1)
+        producer.flush(10)
+        listed = kafka_cli(
+            "kafka-transactions", "--bootstrap-server", b.bootstrap, "list", check=True
+        ).stdout
+        assert [line.split()[0::3] for line in listed.splitlines()[1:]] == [["tx-open", "Ongoing"]]
+        described = kafka_cli(
+            "kafka-transactions",
+            "--bootstrap-server",
+            b.bootstrap,
+            "describe",
+            "--transactional-id",
+            "tx-open",
+            check=True,
+        ).stdout
+        row = described.splitlines()[1].split()
+        assert row[1] == "tx-open" and row[4] == "Ongoing" and row[-1] == "t-1"
+        missing = kafka_cli(
+            "kafka-transactions",
+            "--bootstrap-server",
+            b.bootstrap,
+            "describe",
+            "--transactional-id",
+            "nope",
+        )
+        assert missing.returncode != 0 and "could not be found" in missing.stderr
+        producer.abort_transaction(20)

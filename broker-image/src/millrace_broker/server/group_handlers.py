@@ -33,8 +33,10 @@ from .groups import (
 from .transactions import (
     handle_add_offsets_to_txn,
     handle_add_partitions_to_txn,
+    handle_describe_transactions,
     handle_end_txn,
     handle_init_producer_id_transactional,
+    handle_list_transactions,
     handle_txn_offset_commit,
 )
 
@@ -43,6 +45,8 @@ TRANSACTION_HANDLERS: dict[int, Handler] = {
     25: handle_add_offsets_to_txn,
     26: handle_end_txn,
     28: handle_txn_offset_commit,
+    65: handle_describe_transactions,
+    66: handle_list_transactions,
 }
 
 GROUP_HANDLERS: dict[int, Handler] = {

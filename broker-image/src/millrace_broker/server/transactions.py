@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import struct
 import weakref
@@ -21,7 +22,7 @@ from kio.schema.errors import ErrorCode
 from ..coordinator import offsets as group_offsets
 from ..coordinator.offsets import CommitPartition
 from ..coordinator.records import partition_for
-from ..coordinator.transaction import MarkerJob, TxnConfig
+from ..coordinator.transaction import KAFKA_STATE_NAMES, MarkerJob, TxnConfig, TxnState
 from ..coordinator.txn_runtime import TransactionCoordinator
 from ..storage.records import Record, build_batch
 from .broker import Broker
@@ -344,4 +345,99 @@ def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request: Any) 
             )
             for t in request.topics
         ),
+    )
+
+
+# -- admin: DescribeTransactions (65), ListTransactions (66) -----------------------------------
+
+
+def _start_time(ms: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+
+
+def handle_describe_transactions(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    state_cls = nested(cls, "TransactionState")
+    topic_cls = nested(cls, "TopicData")
+    out = []
+    for tid in request.transactional_ids:
+        coordinator, error = ready_txn_coordinator(broker, tid)
+        txn = coordinator.txns.get(tid) if coordinator is not None else None
+        if coordinator is not None and txn is None:
+            error = ErrorCode.transactional_id_not_found
+        if txn is None:
+            out.append(
+                make(
+                    state_cls,
+                    error_code=error,
+                    transactional_id=tid,
+                    transaction_state="",
+                    transaction_timeout=ZERO_THROTTLE,
+                    transaction_start_time=_start_time(-1),
+                    producer_id=-1,
+                    producer_epoch=-1,
+                    topics=(),
+                )
+            )
+            continue
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in sorted(txn.partitions):
+            by_topic.setdefault(topic, []).append(partition)
+        out.append(
+            make(
+                state_cls,
+                error_code=ErrorCode.none,
+                transactional_id=tid,
+                transaction_state=KAFKA_STATE_NAMES[txn.state],
+                transaction_timeout=datetime.timedelta(milliseconds=txn.timeout_ms),
+                transaction_start_time=_start_time(
+                    txn.start_ms if txn.state is TxnState.ONGOING else -1
+                ),
+                producer_id=txn.producer_id,
+                producer_epoch=txn.producer_epoch,
+                topics=tuple(
+                    make(topic_cls, topic=t, partitions=tuple(ps)) for t, ps in by_topic.items()
+                ),
+            )
+        )
+    return make(cls, throttle_time=ZERO_THROTTLE, transaction_states=tuple(out))
+
+
+def handle_list_transactions(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    state_cls = nested(cls, "TransactionState")
+    known = {name.lower(): name for name in KAFKA_STATE_NAMES.values()}
+    wanted = {s.lower() for s in request.state_filters}
+    unknown = tuple(s for s in request.state_filters if s.lower() not in known)
+    pids = set(request.producer_id_filters)
+    min_duration = getattr(request, "duration_filter", -1)
+    now = broker.clock_ms()
+    listed = []
+    if TRANSACTION_TOPIC in broker.image.topics:
+        coordinator = transaction_coordinator_for(broker)
+        coordinator.ensure_loaded()
+        for txn in coordinator.txns.values():
+            name = KAFKA_STATE_NAMES[txn.state]
+            if wanted and name.lower() not in wanted:
+                continue
+            if pids and txn.producer_id not in pids:
+                continue
+            if min_duration >= 0 and (
+                txn.state is not TxnState.ONGOING or now - txn.start_ms < min_duration
+            ):
+                continue
+            listed.append(
+                make(
+                    state_cls,
+                    transactional_id=txn.transactional_id,
+                    producer_id=txn.producer_id,
+                    transaction_state=name,
+                )
+            )
+    return make(
+        cls,
+        throttle_time=ZERO_THROTTLE,
+        error_code=ErrorCode.none,
+        unknown_state_filters=unknown,
+        transaction_states=tuple(listed),
     )
