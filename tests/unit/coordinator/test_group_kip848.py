@@ -210,6 +210,10 @@ def test_snapshot_replays_and_commits_check_member_epoch() -> None:
     assert commit("a", 1) == [E.none]
     assert [g[0] for g in mgr.list_groups(set())] == ["g"]
     assert mgr.delete_group("g", 2) is E.non_empty_group
+    assert offsets.delete_offsets(mgr, "g", [("t", 0), ("u", 0)]) == (
+        E.none,
+        [E.group_subscribed_to_topic, E.none],
+    )
 
     fresh = GroupManager(GroupConfig(), lambda g, r: None)
     for key, value in written:

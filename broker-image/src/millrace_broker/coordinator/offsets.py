@@ -230,6 +230,9 @@ def delete_offsets(
     if active and group.protocol_type != CONSUMER_PROTOCOL_TYPE:
         return E.non_empty_group, []
     subscribed = group.subscribed_topics()
+    modern = mgr.consumer_groups.get(group_id)
+    if modern is not None and modern.members:
+        active, subscribed = True, modern.subscribed_topics()
     errors = []
     records: list[RecordPair] = []
     for topic, partition in partitions:
