@@ -1,15 +1,20 @@
-"""The consumer-group APIs this broker serves: API key -> handler, for `handlers.HANDLERS`.
+"""The group and transaction APIs: API key -> handler, for `handlers.HANDLERS`.
 
-Wiring (server/handlers.py and server/wiring.py belong to the lead):
+Wiring (server/handlers.py, small_apis.py and wiring.py belong to the lead):
 
-    # handlers.py, after the HANDLERS dict:
-    from .group_handlers import GROUP_HANDLERS
-    HANDLERS.update(GROUP_HANDLERS)
+    # handlers.py: serve the transaction APIs too
+    from .group_handlers import GROUP_HANDLERS, TRANSACTION_HANDLERS
+    HANDLERS = {..., **GROUP_HANDLERS, **TRANSACTION_HANDLERS}
 
-    # wiring.py, optional (else both happen lazily on the first group request):
+    # small_apis.handle_init_producer_id: a transactional.id goes to the coordinator
+    if request.transactional_id is not None:
+        from .transactions import handle_init_producer_id_transactional
+        return await handle_init_producer_id_transactional(broker, ctx, request)
+    # (or wrap: HANDLERS[22] = with_transactional_init(handle_init_producer_id))
+
+    # wiring.py, optional (else loading happens lazily on the first group request):
     #   in start(), after build_broker():  install_group_coordinator(broker)
-    #   in run(), before closing the logs: await coordinator_for(running.broker).stop()
-    from .group_wiring import coordinator_for, install_group_coordinator
+    #   in run(), before closing the logs: await stop_coordinators(running.broker)
 """
 
 from __future__ import annotations
@@ -64,6 +69,15 @@ GROUP_HANDLERS: dict[int, Handler] = {
     68: handle_consumer_group_heartbeat,
     69: handle_consumer_group_describe,
 }
+
+
+async def stop_coordinators(broker: Any) -> None:
+    """Shutdown: stop the group and transaction coordinators' timers."""
+    from .group_wiring import coordinator_for
+    from .transactions import stop_transaction_timer
+
+    await coordinator_for(broker).stop()
+    await stop_transaction_timer(broker)
 
 
 def main_with_groups(argv: list[str] | None = None) -> int:

@@ -441,3 +441,11 @@ def handle_list_transactions(broker: Broker, ctx: RequestContext, request: Any) 
         unknown_state_filters=unknown,
         transaction_states=tuple(listed),
     )
+
+
+async def stop_transaction_timer(broker: Broker) -> None:
+    task = _TIMERS.pop(broker, None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
