@@ -198,3 +198,15 @@ def test_services() -> None:
     assert ctx().bootstrap_address == "demo-bootstrap.kafka.svc.cluster.local:9092"
     account = objects[("ServiceAccount", "demo-node")]
     assert account["automountServiceAccountToken"] is False
+
+
+def test_render_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from millrace_operator.render.__main__ import main
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "cluster.yaml"
+    assert main([str(example), "--namespace", "kafka"]) == 0
+    out = capsys.readouterr().out
+    assert "demo-broker-zone-a-0.demo-nodes.kafka.svc.cluster.local:9092" in out
+    assert out.count("kind: StatefulSet") == 6
