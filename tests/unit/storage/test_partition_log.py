@@ -268,3 +268,34 @@ def test_inactive_segments_hold_one_descriptor(tmp_path: Path) -> None:
     log = open_log(tmp_path)
     assert open_fds() - before <= segments + 4
     log.close()
+
+
+def _with_log_append_time_bit(batch: bytes) -> bytes:
+    from millrace_broker.protocol.record_batch import set_crc
+
+    raw = bytearray(batch)
+    raw[22] |= 0x08  # attributes low byte: timestamp type
+    set_crc(raw, 0)
+    return bytes(raw)
+
+
+def test_client_log_append_time_bit(tmp_path: Path) -> None:
+    batch = _with_log_append_time_bit(simple_batch(1))
+    create_time = PartitionLog.open(tmp_path / "a-0", LogConfig(), now_ms=T0)
+    assert create_time.append_as_leader(batch, leader_epoch=0, now_ms=T0).base_offset == 0
+    log_append = PartitionLog.open(tmp_path / "b-0",
+                                   LogConfig(message_timestamp_type="LogAppendTime"), now_ms=T0)
+    with pytest.raises(StorageError) as info:
+        log_append.append_as_leader(batch, leader_epoch=0, now_ms=T0)
+    assert info.value.error_code == ErrorCode.invalid_timestamp
+
+
+def test_client_batches_must_start_at_offset_zero(tmp_path: Path) -> None:
+    from millrace_broker.protocol.record_batch import patch_batch
+
+    raw = bytearray(simple_batch(1))
+    patch_batch(raw, 0, base_offset=5, partition_leader_epoch=0)
+    log = open_log(tmp_path)
+    with pytest.raises(StorageError) as info:
+        log.append_as_leader(bytes(raw), leader_epoch=0, now_ms=T0)
+    assert info.value.error_code == ErrorCode.invalid_record

@@ -54,9 +54,7 @@ class LeaderEpochCache:
         return cls(path, entries)
 
     @classmethod
-    def rebuild(
-        cls, directory: Path, batch_epochs: Iterable[tuple[int, int]]
-    ) -> LeaderEpochCache:
+    def rebuild(cls, directory: Path, batch_epochs: Iterable[tuple[int, int]]) -> LeaderEpochCache:
         """A cache from (partition leader epoch, base offset) of each batch, in order."""
         cache = cls(directory / LEADER_EPOCH_CHECKPOINT_FILE)
         for epoch, offset in batch_epochs:

@@ -12,8 +12,8 @@ failure as a ``StorageError`` with Kafka's error code:
 5. CreateTime timestamps within ``message.timestamp.before/after.max.ms`` of now
    (INVALID_TIMESTAMP). The header's maxTimestamp bounds every record from above and
    baseTimestamp is the first record's; records are decoded only when a finite
-   ``before`` bound makes the smallest timestamp matter. A client may not set the
-   LogAppendTime bit itself (INVALID_TIMESTAMP).
+   ``before`` bound makes the smallest timestamp matter. The LogAppendTime bit from a
+   client is refused on LogAppendTime topics (INVALID_TIMESTAMP), as Kafka does.
 6. compacted topics: every record needs a key (INVALID_RECORD); only here are records
    decoded on the produce path.
 """
@@ -103,7 +103,9 @@ def validate_client_batches(
                 ErrorCode.invalid_record,
                 f"idempotent batch of producer {header.producer_id} has no sequence number",
             )
-        if header.timestamp_type == 1:
+        if header.timestamp_type == 1 and (not create_time or header.max_timestamp < 0):
+            # Kafka's validateTimestamp: on a CreateTime topic a LogAppendTime-flagged
+            # batch is range-checked like any other; otherwise it is refused.
             raise StorageError(
                 ErrorCode.invalid_timestamp,
                 "producers must not set the LogAppendTime timestamp type",
