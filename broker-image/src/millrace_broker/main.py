@@ -41,6 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="set a property, overriding the file (repeatable)",
     )
     parser.add_argument(
+        "--cluster-id",
+        help="format empty log directories for this cluster id (like kafka-storage format -t);"
+        " every node of a KRaft cluster must use the same one",
+    )
+    parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     return parser.parse_args(argv)
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"millrace-broker: configuration file {path} does not exist", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run(config))
+        asyncio.run(run(config, cluster_id=args.cluster_id))
     except StorageFormatError as exc:
         print(f"millrace-broker: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ replica stops being the leader first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -67,10 +68,8 @@ class RaftDriver:
                 log.exception("raft tick failed")
             delay = max(0, self.node.next_deadline() - self._clock_ms()) / 1000
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(delay, 0.5))
-            except TimeoutError:
-                pass
 
     def receive(self, source: int, message: Message) -> None:
         try:

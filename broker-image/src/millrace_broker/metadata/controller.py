@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from kio.schema.errors import ErrorCode
 
@@ -200,6 +201,26 @@ Listener = Callable[[MetadataImage, MetadataImage], None]
 Plan = Callable[[MetadataImage], list[MetadataRecord]]
 
 
+class MetadataController(Protocol):
+    """What the broker needs from a controller: the single-node `LocalController` and
+    the KRaft quorum controller both provide it."""
+
+    @property
+    def image(self) -> MetadataImage: ...
+
+    def subscribe(self, listener: Listener) -> None: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
+    @property
+    def active_controller_id(self) -> int | None: ...
+
+    async def submit(self, plan: Plan) -> MetadataImage: ...
+
+    async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]: ...
+
+
 class LocalController:
     """Commits planned records to the single-node journal and publishes new images."""
 
@@ -235,7 +256,9 @@ class LocalController:
             listener(old, new)
         return new
 
-    is_active = True
+    @property
+    def is_active(self) -> bool:
+        return True
 
     @property
     def active_controller_id(self) -> int | None:

@@ -13,9 +13,11 @@ from types import MappingProxyType
 
 from .records import (
     BROKER_RESOURCE,
+    NO_LEADER_CHANGE,
     TOPIC_RESOURCE,
     ConfigRecord,
     MetadataRecord,
+    PartitionChangeRecord,
     PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
@@ -94,6 +96,8 @@ def replay(image: MetadataImage, record: MetadataRecord) -> MetadataImage:
             return replace(
                 image, topics={**image.topics, name: replace(topic, partitions=partitions)}
             )
+        case PartitionChangeRecord():
+            return _replay_partition_change(image, record)
         case ConfigRecord():
             target = (
                 image.topic_configs
@@ -126,3 +130,25 @@ def replay(image: MetadataImage, record: MetadataRecord) -> MetadataImage:
             broker = BrokerImage(record.broker_id, record.endpoints, record.rack)
             return replace(image, brokers={**image.brokers, record.broker_id: broker})
     raise TypeError(f"unknown metadata record {record!r}")
+
+
+def _replay_partition_change(image: MetadataImage, record: PartitionChangeRecord) -> MetadataImage:
+    tid = uuid.UUID(record.topic_id)
+    name = image.topic_names.get(tid)
+    if name is None:
+        return image
+    topic = image.topics[name]
+    part = topic.partitions.get(record.partition_id)
+    if part is None:
+        return image
+    leader = part.leader if record.leader == NO_LEADER_CHANGE else record.leader
+    changed = replace(
+        part,
+        replicas=part.replicas if record.replicas is None else record.replicas,
+        isr=part.isr if record.isr is None else record.isr,
+        leader=leader,
+        leader_epoch=part.leader_epoch + (1 if leader != part.leader else 0),
+        partition_epoch=part.partition_epoch + 1,
+    )
+    partitions = {**topic.partitions, record.partition_id: changed}
+    return replace(image, topics={**image.topics, name: replace(topic, partitions=partitions)})

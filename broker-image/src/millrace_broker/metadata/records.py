@@ -36,6 +36,24 @@ class PartitionRecord:
     partition_epoch: int = 0
 
 
+NO_LEADER_CHANGE = -2  # PartitionChangeRecord.leader: keep the current leader
+NO_LEADER = -1
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionChangeRecord:
+    """A change to one partition (Kafka's PartitionChangeRecord): None / NO_LEADER_CHANGE
+    mean "unchanged". Replaying it bumps the partition epoch; a new leader also bumps the
+    leader epoch."""
+
+    kind: ClassVar[str] = "PartitionChangeRecord"
+    topic_id: str
+    partition_id: int
+    isr: tuple[int, ...] | None = None
+    leader: int = NO_LEADER_CHANGE
+    replicas: tuple[int, ...] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigRecord:
     """A config set (value) or removed (value None) for a topic or broker resource."""
@@ -74,6 +92,7 @@ class RegisterBrokerRecord:
 MetadataRecord = (
     TopicRecord
     | PartitionRecord
+    | PartitionChangeRecord
     | ConfigRecord
     | RemoveTopicRecord
     | ProducerIdsRecord
@@ -85,6 +104,7 @@ _KINDS: dict[str, type[Any]] = {
     for cls in (
         TopicRecord,
         PartitionRecord,
+        PartitionChangeRecord,
         ConfigRecord,
         RemoveTopicRecord,
         ProducerIdsRecord,
@@ -102,6 +122,8 @@ def decode_record(data: bytes) -> MetadataRecord:
     raw = json.loads(data)
     cls = _KINDS[raw.pop("kind")]
     for name in _TUPLE_FIELDS & raw.keys():
+        if raw[name] is None:
+            continue
         raw[name] = tuple(tuple(x) if isinstance(x, list) else x for x in raw[name])
     record: MetadataRecord = cls(**raw)
     return record

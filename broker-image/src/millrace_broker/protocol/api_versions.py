@@ -75,6 +75,14 @@ KAFKA_41_RANGES: Mapping[int, tuple[int, int]] = {
     81: (0, 0),
 }
 
+# APIs only controllers serve (Kafka 4.1's controller listener ranges).
+CONTROLLER_ONLY_RANGES: Mapping[int, tuple[int, int]] = {
+    56: (2, 3),
+    62: (0, 4),
+    63: (0, 1),
+    67: (0, 0),
+}
+
 # Versions Kafka 4 still advertises but no longer serves (KIP-896 removed them; the
 # ranges keep old minimums so that old librdkafka builds still connect). A request at
 # one of these versions gets UNSUPPORTED_VERSION, exactly as from Kafka 4.
@@ -88,5 +96,5 @@ def advertised_ranges(implemented: Iterable[int]) -> dict[int, tuple[int, int]]:
 
 def is_served(api_key: int, version: int) -> bool:
     """Whether a request at this version is served rather than refused."""
-    low, high = KAFKA_41_RANGES.get(api_key, (0, -1))
+    low, high = KAFKA_41_RANGES.get(api_key) or CONTROLLER_ONLY_RANGES.get(api_key, (0, -1))
     return max(low, REMOVED_MINIMUMS.get(api_key, low)) <= version <= high

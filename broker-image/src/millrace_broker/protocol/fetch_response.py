@@ -9,7 +9,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from .wire import I16, I32, I64, NO_TAGS, array_length, bytes_length, null_array, string
+from .wire import (
+    I16,
+    I32,
+    I64,
+    NO_TAGS,
+    array_length,
+    bytes_length,
+    null_array,
+    string,
+    uvarint,
+)
 
 Chunk = bytes | memoryview
 NIL_UUID = uuid.UUID(int=0)
@@ -31,6 +41,8 @@ class PartitionFetchResult:
     records: Chunk | None = None
     aborted_transactions: list[AbortedTransaction] | None = None
     preferred_read_replica: int = -1
+    diverging_epoch: tuple[int, int] | None = None  # (epoch, end offset), v12+ tag 0
+    current_leader: tuple[int, int] | None = None  # (leader id, leader epoch), v12+ tag 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +98,7 @@ def encode_fetch_response(
                     chunks.append(p.records)
                     pending = bytearray()
             if flexible:
-                pending += NO_TAGS
+                pending += _partition_tags(p)
         if flexible:
             pending += NO_TAGS
     if flexible:
@@ -95,3 +107,17 @@ def encode_fetch_response(
     header = I32.pack(correlation_id) + (NO_TAGS if flexible else b"")
     size = len(header) + sum(len(c) for c in chunks)
     return [I32.pack(size) + header, *chunks]
+
+
+def _partition_tags(p: PartitionFetchResult) -> bytes:
+    """Tagged fields of a flexible partition: DivergingEpoch (0), CurrentLeader (1)."""
+    if p.diverging_epoch is None and p.current_leader is None:
+        return NO_TAGS
+    fields: list[bytes] = []
+    if p.diverging_epoch is not None:
+        body = I32.pack(p.diverging_epoch[0]) + I64.pack(p.diverging_epoch[1]) + NO_TAGS
+        fields.append(uvarint(0) + uvarint(len(body)) + body)
+    if p.current_leader is not None:
+        body = I32.pack(p.current_leader[0]) + I32.pack(p.current_leader[1]) + NO_TAGS
+        fields.append(uvarint(1) + uvarint(len(body)) + body)
+    return uvarint(len(fields)) + b"".join(fields)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import BrokerConfig, effective_log_config
-from ..metadata.controller import LocalController, NewTopic, plan_create_topic
+from ..metadata.controller import MetadataController, NewTopic, plan_create_topic
 from ..metadata.image import MetadataImage
 from ..replication.channel import ControllerChannel
 from ..storage.log_config import LogConfig
@@ -42,7 +42,7 @@ class Broker:
         self,
         *,
         config: BrokerConfig,
-        controller: LocalController,
+        controller: MetadataController,
         logs: LogManager,
         endpoints: list[Endpoint],
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),

@@ -37,9 +37,17 @@ Handler = Callable[[Broker, RequestContext, Any], Any]
 
 
 class Dispatcher:
-    def __init__(self, broker: Broker, handlers: dict[int, Handler]) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        handlers: dict[int, Handler],
+        *,
+        raw_handlers: dict[int, Callable[[bytes], None]] | None = None,
+    ) -> None:
         self._broker = broker
         self._handlers = handlers
+        # Millrace-internal one-way frames (Raft messages between controllers).
+        self._raw = raw_handlers or {}
 
     @property
     def implemented(self) -> list[int]:
@@ -49,6 +57,10 @@ class Dispatcher:
         self, frame: bytes, *, listener: str, client_host: str
     ) -> Output | Awaitable[Output]:
         api_key, version, correlation_id = peek_api(frame)
+        raw = self._raw.get(api_key)
+        if raw is not None:
+            raw(frame)
+            return None
         schema = request_schema(api_key, version)
         if api_key == API_VERSIONS_KEY and (schema is None or not is_served(api_key, version)):
             return unsupported_version_response(correlation_id, self.implemented)

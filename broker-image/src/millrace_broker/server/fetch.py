@@ -6,15 +6,26 @@ data returns at least one whole batch even if it is larger than the limits (KIP-
 fewer than `min_bytes` are available the fetch parks in the purgatory until an append to
 one of its partitions or the deadline, then reads again. No fetch sessions are created
 (session id 0): clients then send full fetch requests, which Kafka's protocol allows.
+
+Replication: only the leader serves a partition (NOT_LEADER_OR_FOLLOWER otherwise, with
+the current leader in the v12+ tagged field); a `current_leader_epoch` older than the
+leader's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH. A fetch from a
+follower (`replica_id` >= 0, or `replica_state.replica_id` from v15) reads up to the log
+end, reports the follower's position to the replica manager (which may advance the high
+watermark and expand the ISR) and gets the high watermark back; consumers read up to the
+high watermark. A `last_fetched_epoch` (v12+) whose end on this leader is below the fetch
+offset answers with a DivergingEpoch instead of records, so the fetcher truncates.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..metadata.image import PartitionImage
 from ..protocol.fetch_response import (
     Chunk,
     PartitionFetchResult,
@@ -72,8 +83,36 @@ def _requested(broker: Broker, request: Any) -> list[tuple[str, Any]]:
     return out
 
 
+def replica_id_of(request: Any) -> int:
+    state = getattr(request, "replica_state", None)
+    if state is not None:
+        return int(state.replica_id)
+    return int(getattr(request, "replica_id", -1))
+
+
+def _leadership_error(
+    broker: Broker, part: PartitionImage | None, current_leader_epoch: int
+) -> PartitionFetchResult | None:
+    """The error (as a partial result) if this node cannot serve the partition."""
+    if part is None or part.leader != broker.node_id:
+        return PartitionFetchResult(
+            -1,
+            ErrorCode.not_leader_or_follower,
+            current_leader=(part.leader, part.leader_epoch) if part else None,
+        )
+    if current_leader_epoch >= 0 and current_leader_epoch != part.leader_epoch:
+        code = (
+            ErrorCode.fenced_leader_epoch
+            if current_leader_epoch < part.leader_epoch
+            else ErrorCode.unknown_leader_epoch
+        )
+        return PartitionFetchResult(-1, code, current_leader=(part.leader, part.leader_epoch))
+    return None
+
+
 def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int]:
     image = broker.image
+    replica_id = replica_id_of(request)
     budget = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
     total = 0
     results: list[TopicFetchResult] = []
@@ -91,13 +130,38 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
                 )
                 parts.append(PartitionFetchResult(p.partition, code))
                 continue
+            refused = _leadership_error(
+                broker, topic.partitions.get(p.partition), getattr(p, "current_leader_epoch", -1)
+            )
+            if refused is not None:
+                parts.append(replace(refused, index=p.partition))
+                continue
+            last_epoch = getattr(p, "last_fetched_epoch", -1)
+            if last_epoch >= 0:
+                epoch, end = plog.epochs.end_offset_for(last_epoch, plog.log_end_offset)
+                if end < p.fetch_offset or epoch < last_epoch:
+                    hw = broker.high_watermark(plog)
+                    parts.append(
+                        PartitionFetchResult(
+                            p.partition,
+                            ErrorCode.none,
+                            hw,
+                            hw,
+                            plog.log_start_offset,
+                            records=b"",
+                            diverging_epoch=(epoch, end),
+                        )
+                    )
+                    continue
+            if replica_id >= 0:
+                broker.replication.on_follower_fetch(plog, replica_id, p.fetch_offset)
             hw = broker.high_watermark(plog)
             limit = min(p.partition_max_bytes, budget - total)
             try:
                 read = plog.read(
                     p.fetch_offset,
                     max(limit, 0),
-                    max_offset=hw,
+                    max_offset=None if replica_id >= 0 else hw,
                     min_one_batch=total == 0,
                 )
             except StorageError as exc:

@@ -12,7 +12,9 @@ from .fetch import handle_fetch
 from .group_handlers import GROUP_HANDLERS
 from .list_offsets import handle_list_offsets
 from .metadata_api import handle_metadata
+from .offset_for_leader_epoch import handle_offset_for_leader_epoch
 from .produce import handle_produce
+from .registration import handle_broker_registration
 from .small_apis import handle_delete_records, handle_describe_cluster, handle_init_producer_id
 from .topics_admin import handle_create_partitions, handle_create_topics, handle_delete_topics
 
@@ -25,6 +27,7 @@ HANDLERS: dict[int, Handler] = {
     20: handle_delete_topics,
     21: handle_delete_records,
     22: handle_init_producer_id,
+    23: handle_offset_for_leader_epoch,
     32: handle_describe_configs,
     33: handle_alter_configs,
     37: handle_create_partitions,
@@ -32,3 +35,6 @@ HANDLERS: dict[int, Handler] = {
     60: handle_describe_cluster,
     **GROUP_HANDLERS,
 }
+
+# The controller listener also serves what only brokers send to the active controller.
+CONTROLLER_HANDLERS: dict[int, Handler] = {**HANDLERS, 62: handle_broker_registration}

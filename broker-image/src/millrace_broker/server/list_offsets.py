@@ -40,7 +40,18 @@ def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any) -> An
                     )
                 )
                 continue
-            epoch = topic.partitions[p.partition_index].leader_epoch
+            part = topic.partitions[p.partition_index]
+            if part.leader != broker.node_id:
+                parts.append(
+                    make(
+                        part_cls,
+                        partition_index=p.partition_index,
+                        error_code=ErrorCode.not_leader_or_follower,
+                        old_style_offsets=(),
+                    )
+                )
+                continue
+            epoch = part.leader_epoch
             ts, offset = _lookup(broker, plog, p.timestamp)
             parts.append(
                 make(

@@ -3,10 +3,21 @@
 The hot path: the request is decoded by kio (native), each partition's records are
 handed to the log as opaque bytes (the log validates CRCs and patches offsets), and the
 response is written by the hand-made encoder. `acks=0` gets no response at all.
+
+Replication: only the partition's leader appends (NOT_LEADER_OR_FOLLOWER otherwise).
+`acks=1` answers after the local append. `acks=all` (-1) first checks that the ISR has at
+least `min.insync.replicas` members (NOT_ENOUGH_REPLICAS, nothing appended), appends, and
+if the high watermark has not yet passed the appended records answers later: a coroutine
+waits until it has (NONE, or NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR fell below the
+minimum meanwhile), the request's timeout passes (REQUEST_TIMED_OUT), or leadership moves
+(NOT_LEADER_OR_FOLLOWER). With a single in-sync replica the answer is immediate.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -17,12 +28,18 @@ from ..protocol.produce_response import (
     encode_produce_response,
 )
 from ..storage.errors import StorageError
+from ..storage.partition_log import PartitionLog
 from .broker import Broker
 from .context import RequestContext
 
+Pending = tuple[int, int, PartitionLog, int, int]  # topic slot, partition slot, log, last, min
 
-def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes | None:
+
+def handle_produce(
+    broker: Broker, ctx: RequestContext, request: Any
+) -> bytes | Coroutine[Any, Any, bytes] | None:
     acks = request.acks
+    pending: list[Pending] = []
     image = broker.image
     now_ms = broker.clock_ms()
     results: list[TopicProduceResult] = []
@@ -48,6 +65,25 @@ def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes |
                 )
                 partitions.append(PartitionProduceResult(pdata.index, code))
                 continue
+            if part.leader != broker.node_id:
+                partitions.append(
+                    PartitionProduceResult(pdata.index, ErrorCode.not_leader_or_follower)
+                )
+                continue
+            if acks == -1:
+                state = broker.replication.leader_state(plog)
+                isr_size = len(state.isr) if state is not None else len(part.isr)
+                min_isr = plog.config.min_insync_replicas
+                if isr_size < min_isr:
+                    partitions.append(
+                        PartitionProduceResult(
+                            pdata.index,
+                            ErrorCode.not_enough_replicas,
+                            error_message=f"The ISR has {isr_size} replica(s), fewer than "
+                            f"min.insync.replicas={min_isr}",
+                        )
+                    )
+                    continue
             if pdata.records is None:
                 partitions.append(
                     PartitionProduceResult(
@@ -82,6 +118,16 @@ def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes |
             )
             if not appended.duplicate:
                 broker.purgatory.notify((topic.name, pdata.index))
+            if acks == -1 and broker.high_watermark(plog) <= appended.last_offset:
+                pending.append(
+                    (
+                        len(results),
+                        len(partitions) - 1,
+                        plog,
+                        appended.last_offset,
+                        plog.config.min_insync_replicas,
+                    )
+                )
         results.append(
             TopicProduceResult(
                 name or (topic.name if topic else ""),
@@ -91,4 +137,24 @@ def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes |
         )
     if acks == 0:
         return None
+    if pending:
+        return _await_replication(broker, ctx, request, results, pending)
+    return encode_produce_response(ctx.correlation_id, ctx.api_version, results)
+
+
+async def _await_replication(
+    broker: Broker,
+    ctx: RequestContext,
+    request: Any,
+    results: list[TopicProduceResult],
+    pending: list[Pending],
+) -> bytes:
+    deadline = time.monotonic() + request.timeout.total_seconds()
+    for topic_slot, part_slot, plog, last_offset, min_isr in pending:
+        code = await broker.replication.wait_for_acks(
+            plog, last_offset, min_isr=min_isr, deadline=deadline
+        )
+        if code:
+            parts = results[topic_slot].partitions
+            parts[part_slot] = replace(parts[part_slot], error_code=code)
     return encode_produce_response(ctx.correlation_id, ctx.api_version, results)

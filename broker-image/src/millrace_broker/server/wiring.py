@@ -15,15 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import BrokerConfig
+from ..kraft.bootstrap import build_kraft, uses_kraft
+from ..kraft.driver import RaftDriver
+from ..kraft.message_codec import decode_message
+from ..kraft.transport import RAFT_MESSAGE_KEY
 from ..metadata.controller import LocalController
 from ..metadata.journal import MetadataJournal
-from ..metadata.records import RegisterBrokerRecord
+from ..network.broker_client import BrokerConnection, open_broker_connection
 from ..network.connection import make_protocol_factory
 from ..storage.log_manager import LogManager
 from .broker import Broker, Endpoint
 from .dispatch import Dispatcher
-from .handlers import HANDLERS
-from .storage_format import ensure_formatted
+from .forwarding import Forwarder
+from .handlers import CONTROLLER_HANDLERS, HANDLERS
+from .registration import _plan_registration, register, registration_record
+from .replica_manager import Connect
+from .storage_format import StorageFormatError, ensure_formatted, read_meta
 
 log = logging.getLogger(__name__)
 METADATA_DIR = "__millrace_metadata"
@@ -34,49 +41,84 @@ class RunningBroker:
     broker: Broker
     dispatcher: Dispatcher
     servers: list[asyncio.Server]
-    journal: MetadataJournal
+    journal: MetadataJournal | None
+    driver: RaftDriver | None = None
 
     def bound_ports(self) -> list[int]:
         return [int(s.sockets[0].getsockname()[1]) for s in self.servers if s.sockets]
 
+    async def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+        if self.driver is not None:
+            await self.driver.stop()
+            self.driver.node.log.close()  # type: ignore[attr-defined]
+        self.broker.logs.close()
+        if self.journal is not None:
+            self.journal.close()
 
-def build_broker(config: BrokerConfig) -> tuple[Broker, MetadataJournal]:
+
+def _endpoints(config: BrokerConfig) -> list[Endpoint]:
+    return [
+        Endpoint(x.name, x.host or "localhost", x.port, x.security_protocol)
+        for x in config.advertised_listeners
+    ]
+
+
+def build_broker(
+    config: BrokerConfig, *, cluster_id: str | None = None
+) -> tuple[Broker, MetadataJournal]:
+    """A single-node broker whose metadata lives in the local journal."""
     log_dirs = [Path(d) for d in config.log_dirs]
-    cluster_id = ensure_formatted(log_dirs, node_id=config.node_id, cluster_id=None)
+    cluster_id = ensure_formatted(log_dirs, node_id=config.node_id, cluster_id=cluster_id)
     journal = MetadataJournal(log_dirs[0] / METADATA_DIR / "journal")
     controller = LocalController.open(journal, cluster_id)
-    endpoints = [
-        Endpoint(
-            listener.name, listener.host or "localhost", listener.port, listener.security_protocol
-        )
-        for listener in config.advertised_listeners
-    ]
-    logs = LogManager(log_dirs)
-    broker = Broker(config=config, controller=controller, logs=logs, endpoints=endpoints)
-    registration = RegisterBrokerRecord(
-        config.node_id,
-        tuple((e.listener, e.host, e.port, e.security_protocol) for e in endpoints),
-        config.get_str("broker.rack"),
+    broker = Broker(
+        config=config,
+        controller=controller,
+        logs=LogManager(log_dirs),
+        endpoints=_endpoints(config),
     )
-    known = controller.image.brokers.get(config.node_id)
-    if (
-        known is None
-        or known.endpoints != registration.endpoints
-        or known.rack != registration.rack
-    ):
-        controller.commit([registration])
+    controller.commit(_plan_registration(registration_record(broker), controller.image))
     broker.load_partitions()
     return broker, journal
 
 
-async def start(config: BrokerConfig) -> RunningBroker:
-    broker, journal = build_broker(config)
-    dispatcher = Dispatcher(broker, HANDLERS)
+def build_kraft_broker(
+    config: BrokerConfig, *, cluster_id: str | None
+) -> tuple[Broker, RaftDriver]:
+    """A node of a multi-voter KRaft quorum: metadata from the Raft log."""
+    log_dirs = [Path(d) for d in config.log_dirs]
+    formatted = {d: read_meta(d) for d in log_dirs}
+    if cluster_id is None and not any(formatted.values()):
+        raise StorageFormatError(
+            "a KRaft node needs formatted storage: start every node once with the same "
+            "--cluster-id <id> (like kafka-storage format -t <id>)"
+        )
+    cluster = ensure_formatted(log_dirs, node_id=config.node_id, cluster_id=cluster_id)
+    controller, driver = build_kraft(config, cluster)
+    broker = Broker(
+        config=config,
+        controller=controller,
+        logs=LogManager(log_dirs),
+        endpoints=_endpoints(config),
+    )
+    broker.forwarder = Forwarder(
+        {node: (hp.host, hp.port) for node, hp in config.controller_quorum_voters.items()}
+    )
+    return broker, driver
+
+
+async def _listen(
+    config: BrokerConfig, dispatcher: Dispatcher, *, controller_listeners: bool
+) -> list[asyncio.Server]:
     servers = []
     max_request = config.get_int("socket.request.max.bytes")
     for listener in config.listeners:
-        if listener.name in config.controller_listener_names:
-            continue  # the controller listener serves KRaft traffic (KRaft issue)
+        if (listener.name in config.controller_listener_names) != controller_listeners:
+            continue
         factory = make_protocol_factory(
             dispatcher, listener=listener.name, max_request_bytes=max_request
         )
@@ -85,7 +127,60 @@ async def start(config: BrokerConfig) -> RunningBroker:
         )
         servers.append(server)
         log.info("listening on %s://%s:%s", listener.name, listener.host, listener.port)
-    return RunningBroker(broker, dispatcher, servers, journal)
+    return servers
+
+
+async def start(config: BrokerConfig, *, cluster_id: str | None = None) -> RunningBroker:
+    if not uses_kraft(config):
+        broker, journal = build_broker(config, cluster_id=cluster_id)
+        dispatcher = Dispatcher(broker, HANDLERS)
+        servers = await _listen(config, dispatcher, controller_listeners=False)
+        broker.replication.start(replica_connector(broker))  # replication (issue 4): fetchers, ISR
+        return RunningBroker(broker, dispatcher, servers, journal)
+    broker, driver = build_kraft_broker(config, cluster_id=cluster_id)
+
+    def raft_message(frame: bytes) -> None:
+        source, message = decode_message(frame[10:])  # after the fixed header, no client id
+        driver.receive(source, message)
+
+    controller_dispatcher = Dispatcher(
+        broker, CONTROLLER_HANDLERS, raw_handlers={RAFT_MESSAGE_KEY: raft_message}
+    )
+    servers = await _listen(config, controller_dispatcher, controller_listeners=True)
+    driver.start()
+    await _wait_caught_up(broker, timeout_s=120)
+    broker.load_partitions()
+    await register(broker)
+    dispatcher = Dispatcher(broker, HANDLERS)
+    servers += await _listen(config, dispatcher, controller_listeners=False)
+    broker.replication.start(replica_connector(broker))  # replication (issue 4): fetchers, ISR
+    return RunningBroker(broker, dispatcher, servers, None, driver)
+
+
+async def _wait_caught_up(broker: Broker, *, timeout_s: float) -> None:
+    """Brokers serve clients only once they have replayed the committed metadata."""
+    controller = broker.controller
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not controller.caught_up():  # type: ignore[attr-defined]
+        if loop.time() > deadline:
+            raise TimeoutError(
+                f"no quorum after {timeout_s}s: check controller.quorum.voters and that a "
+                "majority of the controllers is running"
+            )
+        await asyncio.sleep(0.05)
+    log.info("metadata caught up (active controller %s)", broker.active_controller_id())
+
+
+def replica_connector(broker: Broker) -> Connect:
+    """How this broker's replica fetchers reach other brokers."""
+    timeout_s = broker.config.get_int("replica.socket.timeout.ms") / 1000
+    client_id = f"millrace-replica-{broker.node_id}"
+
+    async def connect(host: str, port: int) -> BrokerConnection:
+        return await open_broker_connection(host, port, client_id=client_id, timeout_s=timeout_s)
+
+    return connect
 
 
 def maintenance_interval_s(config: BrokerConfig) -> float:
@@ -109,10 +204,10 @@ async def maintenance_loop(broker: Broker) -> None:
             log.exception("log maintenance failed; will retry")
 
 
-async def run(config: BrokerConfig) -> None:
+async def run(config: BrokerConfig, *, cluster_id: str | None = None) -> None:
     for key in config.ignored_settings():
         log.warning("%s is accepted for compatibility but has no effect in Millrace", key)
-    running = await start(config)
+    running = await start(config, cluster_id=cluster_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -128,10 +223,5 @@ async def run(config: BrokerConfig) -> None:
     await stop.wait()
     log.info("shutting down")
     maintenance.cancel()
-    for server in running.servers:
-        server.close()
-    for server in running.servers:
-        await server.wait_closed()
-    running.broker.logs.close()
-    running.journal.close()
+    await running.close()
     log.info("shutdown complete")

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from kio.schema.errors import ErrorCode
@@ -55,7 +57,7 @@ from millrace_broker.storage.log_loader import (
 )
 from millrace_broker.storage.producer_state import ProducerEntry, ProducerStateManager
 from millrace_broker.storage.records import recompress_batch
-from millrace_broker.storage.segment import LogSegment
+from millrace_broker.storage.segment import FSYNC_POOL, LogSegment, fsync_and_close
 from millrace_broker.storage.validation import split_batches, validate_client_batches
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,8 @@ class PartitionLog:
         self._dirty: dict[int, LogSegment] = {}
         self.closed = False
         self.cleaning: compaction.CleaningPass | None = None
+        self._recovery_point = read_offset(directory / RECOVERY_POINT_FILE, 0)
+        self._synced_end = 0
         self.epochs = LeaderEpochCache(None)  # replaced by open(); replication's epoch cache
         self._apply_config(config)
 
@@ -132,7 +136,11 @@ class PartitionLog:
         self.epochs.truncate_from_end(end)
         (directory / CLEAN_SHUTDOWN_FILE).unlink(missing_ok=True)
         if not loaded.clean:
-            write_offset(directory / RECOVERY_POINT_FILE, end)
+            # What recovery validated is made durable before the recovery point passes it.
+            for segment in segments:
+                if segment.next_offset > self._recovery_point:
+                    self._dirty[segment.base_offset] = segment
+            self.flush()
             if replayed:
                 producers.take_snapshot()
             log.info("recovered %s: log end %d, %d bytes truncated, %d batches replayed",
@@ -289,8 +297,9 @@ class PartitionLog:
     def _roll(self, base_offset: int, now_ms: int) -> LogSegment:
         """Seal the active segment, snapshot producer state, start a new segment.
 
-        The recovery point moves to the new base: every byte below it was written by
-        completed ``write`` calls, which a process crash cannot tear.
+        Like Kafka, the rolled segment is fsynced in the background; once that completes
+        the recovery point may move to the new base (``maybe_flush`` persists it), so a
+        crash only re-validates data that might not be on disk.
         """
         old = self.active
         old.seal()
@@ -301,8 +310,15 @@ class PartitionLog:
         segment = new_segment(self.directory, base_offset, self.config, now_ms)
         self.segments.append(segment)
         self._bases.append(base_offset)
-        write_offset(self.directory / RECOVERY_POINT_FILE, base_offset)
+        if old.size:
+            future = FSYNC_POOL.submit(fsync_and_close, old.dup_fd())
+            future.add_done_callback(partial(self._synced, base_offset))
         return segment
+
+    def _synced(self, end: int, future: Future[None]) -> None:
+        # Runs on the fsync thread: only publish a number, the event loop acts on it.
+        if future.exception() is None:
+            self._synced_end = max(self._synced_end, end)
 
     def _replace_empty_active(self, base_offset: int, now_ms: int) -> None:
         self.active.delete()
@@ -424,9 +440,11 @@ class PartitionLog:
         self.producers.delete_snapshots_above(self.log_end_offset)
         rebuild_producer_state(self.producers, self.segments, self.log_end_offset)
         end = self.log_end_offset
-        for name in (RECOVERY_POINT_FILE, compaction.CLEANER_CHECKPOINT_FILE):
-            if read_offset(self.directory / name, 0) > end:
-                write_offset(self.directory / name, end)
+        self._synced_end = min(self._synced_end, end)
+        if self._recovery_point > end:
+            self._set_recovery_point(end)
+        if read_offset(self.directory / compaction.CLEANER_CHECKPOINT_FILE, 0) > end:
+            write_offset(self.directory / compaction.CLEANER_CHECKPOINT_FILE, end)
 
     def run_compaction(self, now_ms: int, *, high_watermark: int | None = None) -> bool:
         """One bounded step of cleaning the non-active segments (see ``compaction``);
@@ -447,8 +465,17 @@ class PartitionLog:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def maybe_flush(self, now_ms: int) -> None:
+        """Periodic duty: flush per flush.ms; persist a recovery point the background
+        fsync of rolled segments has earned."""
         if self._dirty and now_ms - self.last_flush_ms >= self.config.flush_ms:
             self.flush(now_ms=now_ms)
+        synced = min(self._synced_end, self.log_end_offset)
+        if synced > self._recovery_point:
+            self._set_recovery_point(synced)
+
+    def _set_recovery_point(self, offset: int) -> None:
+        self._recovery_point = offset
+        write_offset(self.directory / RECOVERY_POINT_FILE, offset)
 
     def flush(self, *, now_ms: int | None = None) -> None:
         for segment in self._dirty.values():
@@ -456,7 +483,7 @@ class PartitionLog:
         self._dirty.clear()
         if now_ms is not None:
             self.last_flush_ms = now_ms
-        write_offset(self.directory / RECOVERY_POINT_FILE, self.log_end_offset)
+        self._set_recovery_point(self.log_end_offset)
 
     def close(self) -> None:
         if self.closed:

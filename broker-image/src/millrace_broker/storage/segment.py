@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from millrace_broker.protocol.record_batch import (
@@ -34,6 +35,17 @@ from millrace_broker.storage.index import OffsetIndex, TimeIndex
 
 CHUNK = 64 * 1024
 INT32_MAX = (1 << 31) - 1
+
+# fsync of rolled segments runs here, off the event loop (os.fsync releases the GIL). One
+# worker: syncs complete in roll order, so "synced up to" only ever moves forward.
+FSYNC_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="millrace-fsync")
+
+
+def fsync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def segment_name(base_offset: int, suffix: str) -> str:
@@ -325,6 +337,10 @@ class LogSegment:
         return int(os.stat(self.log_path).st_mtime * 1000)
 
     # -- lifecycle -----------------------------------------------------------------------
+
+    def dup_fd(self) -> int:
+        """A private descriptor of the log file (stays valid if the segment is deleted)."""
+        return os.dup(self._fd)
 
     def flush(self) -> None:
         os.fsync(self._fd)
