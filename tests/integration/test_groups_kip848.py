@@ -100,8 +100,12 @@ def test_kip848_group_failover_restart_and_admin(tmp_path: Path) -> None:
             60,
             "records produced after the restart",
         )
-        d = admin.describe_consumer_groups([group])[group].result(15)
-        assert d.type == ConsumerGroupType.CONSUMER and len(d.members) == 2
+
+        def restored() -> bool:
+            d = admin.describe_consumer_groups([group])[group].result(15)
+            return d.type == ConsumerGroupType.CONSUMER and len(d.members) == 2
+
+        wait_for(restored, 40, "the group restored with its two members")
         replayed = [
             m
             for s, n in zip(survivors, seen_before, strict=True)
