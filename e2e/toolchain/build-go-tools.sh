@@ -33,7 +33,16 @@ GONOSUMDB=sigs.k8s.io/cri-tools \
   go_tool crictl "sigs.k8s.io/cri-tools@$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl \
   "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
 go_tool etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3
-go_tool coredns "github.com/coredns/coredns@$COREDNS_VERSION" github.com/coredns/coredns
+# CoreDNS: upstream's coremain with the plugins a cluster uses (e2e/images/coredns/main.go).
+if [[ ! -x $BIN/coredns && ( $WANT == "  " || $WANT == *" coredns "* ) ]]; then
+  w=$TOOLCHAIN/src/coredns; rm -rf "$w"; mkdir -p "$w"
+  cp "$E2E_DIR/images/coredns/main.go" "$w/"
+  ( cd "$w"
+    printf 'module millrace.local/coredns\n\ngo 1.24.0\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" > go.mod
+    go mod tidy
+    echo "building coredns ($COREDNS_VERSION, cluster plugins)"
+    go build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$BIN/coredns" . )
+fi
 go_tool local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" \
   github.com/rancher/local-path-provisioner "-X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"
 # pause: Millrace's own minimal pause (e2e/images/pause), no dependencies.
