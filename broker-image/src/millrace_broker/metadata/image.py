@@ -15,6 +15,7 @@ from .records import (
     BROKER_RESOURCE,
     NO_LEADER_CHANGE,
     TOPIC_RESOURCE,
+    BrokerRegistrationChangeRecord,
     ConfigRecord,
     MetadataRecord,
     PartitionChangeRecord,
@@ -50,6 +51,7 @@ class BrokerImage:
     broker_id: int
     endpoints: tuple[tuple[str, str, int, str], ...]
     rack: str | None
+    fenced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,12 @@ def replay(image: MetadataImage, record: MetadataRecord) -> MetadataImage:
         case RegisterBrokerRecord():
             broker = BrokerImage(record.broker_id, record.endpoints, record.rack)
             return replace(image, brokers={**image.brokers, record.broker_id: broker})
+        case BrokerRegistrationChangeRecord(broker_id=broker_id, fenced=fenced):
+            known = image.brokers.get(broker_id)
+            if known is None:
+                return image
+            changed = replace(known, fenced=fenced)
+            return replace(image, brokers={**image.brokers, broker_id: changed})
     raise TypeError(f"unknown metadata record {record!r}")
 
 

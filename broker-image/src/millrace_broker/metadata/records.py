@@ -89,6 +89,16 @@ class RegisterBrokerRecord:
     incarnation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerRegistrationChangeRecord:
+    """A broker fenced (missed heartbeats, or shutting down) or unfenced (back and caught
+    up), as Kafka's BrokerRegistrationChangeRecord. Fenced brokers lead nothing."""
+
+    kind: ClassVar[str] = "BrokerRegistrationChangeRecord"
+    broker_id: int
+    fenced: bool
+
+
 MetadataRecord = (
     TopicRecord
     | PartitionRecord
@@ -97,6 +107,7 @@ MetadataRecord = (
     | RemoveTopicRecord
     | ProducerIdsRecord
     | RegisterBrokerRecord
+    | BrokerRegistrationChangeRecord
 )
 
 _KINDS: dict[str, type[Any]] = {
@@ -109,6 +120,7 @@ _KINDS: dict[str, type[Any]] = {
         RemoveTopicRecord,
         ProducerIdsRecord,
         RegisterBrokerRecord,
+        BrokerRegistrationChangeRecord,
     )
 }
 _TUPLE_FIELDS = {"replicas", "isr", "endpoints"}

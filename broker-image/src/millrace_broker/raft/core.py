@@ -224,14 +224,18 @@ class RaftNode:
         if isinstance(st, Leader):
             if st.resign_after_commit:
                 return 0
-            times = [st.check_quorum_deadline]
-            times += [p.sent_ms + timeout for p in st.begin_epoch_pending.values()]
-            if st.unacked_voters - set(st.begin_epoch_pending):
-                times.append(0)
+            alone = self.voters.ids == {self.key.id}  # check-quorum cannot fail
+            times = [1 << 62 if alone else st.check_quorum_deadline]
+            for vid in st.unacked_voters:
+                p = st.begin_epoch_pending.get(vid)
+                times.append(p.sent_ms + timeout if p is not None else 0)
             return min(times)
         if isinstance(st, Candidate | Prospective | Resigned):
+            # only requests we would resend: a stale entry must not wake us up forever
+            waiting = (st.unacked if isinstance(st, Resigned)
+                       else self.voters.ids - st.granted - st.rejected)
             times = [st.election_deadline]
-            times += [p.sent_ms + timeout for p in st.pending.values()]
+            times += [p.sent_ms + timeout for vid, p in st.pending.items() if vid in waiting]
             return min(times)
         if isinstance(st, Follower):
             nxt = st.inflight.sent_ms + timeout if st.inflight else st.next_fetch_ms

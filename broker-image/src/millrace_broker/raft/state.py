@@ -142,6 +142,7 @@ class Leader:
     def record_voter_fetch(self, key: ReplicaKey, voters: VoterSet, now_ms: int) -> None:
         """Check-quorum: reset the timer once a majority of voters has fetched."""
         self.unacked_voters.discard(key.id)
+        self.begin_epoch_pending.pop(key.id, None)  # a fetch acknowledges the epoch too
         if not voters.is_voter(key) or key.id == self.local.id:
             return
         self.fetched_voters.add(key.id)

@@ -10,6 +10,7 @@ from .configs import (
 from .dispatch import Handler
 from .fetch import handle_fetch
 from .group_handlers import GROUP_HANDLERS
+from .heartbeat import handle_broker_heartbeat
 from .list_offsets import handle_list_offsets
 from .metadata_api import handle_metadata
 from .offset_for_leader_epoch import handle_offset_for_leader_epoch
@@ -37,4 +38,8 @@ HANDLERS: dict[int, Handler] = {
 }
 
 # The controller listener also serves what only brokers send to the active controller.
-CONTROLLER_HANDLERS: dict[int, Handler] = {**HANDLERS, 62: handle_broker_registration}
+CONTROLLER_HANDLERS: dict[int, Handler] = {
+    **HANDLERS,
+    62: handle_broker_registration,
+    63: handle_broker_heartbeat,
+}

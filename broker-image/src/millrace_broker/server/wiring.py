@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import BrokerConfig
@@ -28,6 +28,7 @@ from .broker import Broker, Endpoint
 from .dispatch import Dispatcher
 from .forwarding import Forwarder
 from .handlers import CONTROLLER_HANDLERS, HANDLERS
+from .heartbeat import controlled_shutdown, fencing_loop, heartbeat_loop
 from .registration import _plan_registration, register, registration_record
 from .replica_manager import Connect
 from .storage_format import StorageFormatError, ensure_formatted, read_meta
@@ -43,11 +44,17 @@ class RunningBroker:
     servers: list[asyncio.Server]
     journal: MetadataJournal | None
     driver: RaftDriver | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def bound_ports(self) -> list[int]:
         return [int(s.sockets[0].getsockname()[1]) for s in self.servers if s.sockets]
 
     async def close(self) -> None:
+        if self.driver is not None:
+            # Controlled shutdown: leadership moves to other ISR members before we go.
+            await controlled_shutdown(self.broker)
+        for task in self.tasks:
+            task.cancel()
         for server in self.servers:
             server.close()
         for server in self.servers:
@@ -154,7 +161,11 @@ async def start(config: BrokerConfig, *, cluster_id: str | None = None) -> Runni
     dispatcher = Dispatcher(broker, HANDLERS)
     servers += await _listen(config, dispatcher, controller_listeners=False)
     broker.replication.start(replica_connector(broker))  # replication (issue 4): fetchers, ISR
-    return RunningBroker(broker, dispatcher, servers, None, driver)
+    tasks = [
+        asyncio.create_task(heartbeat_loop(broker)),
+        asyncio.create_task(fencing_loop(broker)),
+    ]
+    return RunningBroker(broker, dispatcher, servers, None, driver, tasks)
 
 
 async def _wait_caught_up(broker: Broker, *, timeout_s: float) -> None:
