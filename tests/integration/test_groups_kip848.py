@@ -3,10 +3,13 @@ assignment, failover after kill -9, broker restart, admin views."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 import uuid
 from pathlib import Path
 
+import pytest
 from confluent_kafka import ConsumerGroupState, ConsumerGroupType
 from confluent_kafka.admin import AdminClient
 from test_groups_support import (
@@ -113,3 +116,35 @@ def test_kip848_group_failover_restart_and_admin(tmp_path: Path) -> None:
             if m["o"] < 100
         ]
         assert not replayed, replayed[:5]
+
+
+@pytest.mark.kafka_cli
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime")
+@pytest.mark.parametrize("protocol", ["consumer", "classic"])
+def test_java_console_consumer_in_a_group(tmp_path: Path, protocol: str) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from kafkaref import kafka_cli
+
+    with group_broker(tmp_path / "data", FAST_CONSUMER_GROUPS) as b:
+        topic, group = unique_topic("java"), f"g-{uuid.uuid4().hex[:8]}"
+        create_topic_v7(b.port, topic, 3)
+        produce_spread(b.bootstrap, topic, values(0, 30), 3)
+        out = kafka_cli(
+            "kafka-console-consumer",
+            "--bootstrap-server",
+            b.bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--consumer-property",
+            f"group.protocol={protocol}",
+            "--from-beginning",
+            "--max-messages",
+            "30",
+            "--timeout-ms",
+            "30000",
+            check=True,
+        ).stdout
+        assert sorted(out.split()) == sorted(values(0, 30))
+        assert committed_offsets(b.bootstrap, group, topic, 3) == {0: 10, 1: 10, 2: 10}
