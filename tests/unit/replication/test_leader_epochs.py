@@ -54,8 +54,7 @@ def test_truncate_from_end(offset: int, expected: list[tuple[int, int]]) -> None
 
 @pytest.mark.parametrize(
     ("offset", "expected"),
-    [(0, ENTRIES), (5, [(1, 5), (3, 10), (4, 25)]), (12, [(3, 12), (4, 25)]),
-     (30, [(4, 30)])],
+    [(0, ENTRIES), (5, [(1, 5), (3, 10), (4, 25)]), (12, [(3, 12), (4, 25)]), (30, [(4, 30)])],
 )
 def test_truncate_from_start(offset: int, expected: list[tuple[int, int]]) -> None:
     cache = LeaderEpochCache(None, ENTRIES)
