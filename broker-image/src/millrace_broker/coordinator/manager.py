@@ -280,11 +280,16 @@ class GroupManager:
             (topic, partition) in groups.get(group_id, {}) for groups in self.pending_txn.values()
         )
 
-    def finish_load(self, now_ms: int) -> None:
+    def finish_load(self, now_ms: int, loaded: Callable[[str], bool] = lambda g: True) -> None:
+        """Start the session timers of the members of the groups just loaded."""
         for group in self.groups.values():
+            if not loaded(group.group_id):
+                continue
             for member in group.members.values():
                 member.heartbeat_deadline = now_ms + member.session_timeout_ms
         for cg in self.consumer_groups.values():
+            if not loaded(cg.group_id):
+                continue
             for cm in cg.members.values():
                 cm.session_deadline = now_ms + self.cg_config.session_timeout_ms
                 cm.rebalance_deadline = None
@@ -296,6 +301,11 @@ class GroupManager:
             for m in group.members.values():
                 self.reply(m.join_waiter, JoinResult(ErrorCode.not_coordinator, m.member_id))
                 self.reply(m.sync_waiter, SyncResult(ErrorCode.not_coordinator))
+        for group_id in [g for g in self.consumer_groups if partition_filter(g)]:
+            del self.consumer_groups[group_id]
+        for by_group in self.pending_txn.values():
+            for group_id in [g for g in by_group if partition_filter(g)]:
+                del by_group[group_id]
 
     # -- admin views ---------------------------------------------------------------------
 

@@ -70,6 +70,7 @@ class GroupCoordinator:
         self.retention_check_interval_ms = max(retention_check_interval_ms, 100)
         self.manager = GroupManager(config, self._persist)
         self.loaded = False
+        self.loaded_partitions: set[int] = set()
         self._futures: dict[int, asyncio.Future[JoinResult | SyncResult]] = {}
         self._next_token = 0
         self._wake: asyncio.Event | None = None
@@ -82,47 +83,67 @@ class GroupCoordinator:
         return partition_for(group_id, self.log.partition_count())
 
     def ensure_loaded(self) -> None:
-        """Replay `__consumer_offsets` once (the topic must exist) and start the timers."""
+        """Replay the local `__consumer_offsets` partitions (the topic must exist) once,
+        and start the timers."""
         if not self.loaded:
-            self._load()
+            self.refresh_leadership()
             self.loaded = True
         self._start_timers()
 
-    def _load(self) -> None:
+    def refresh_leadership(self) -> None:
+        """Load the partitions this broker newly leads; forget the groups of those it lost.
+
+        Called on every metadata change once loaded (a no-op on a single node)."""
+        local = {p for p in range(self.log.partition_count()) if self.log.is_local(p)}
+        for partition in sorted(self.loaded_partitions - local):
+            self.manager.unload(self._in_partition(partition))
+            self.loaded_partitions.discard(partition)
+        fresh = sorted(local - self.loaded_partitions)
+        if fresh:
+            count = sum(self._load_partition(p) for p in fresh)
+            self.loaded_partitions |= set(fresh)
+            now = self.clock_ms()
+            wanted = set(fresh)
+            self.manager.finish_load(now, lambda g: self.partition_of(g) in wanted)
+            if not self._next_retention_ms:
+                self._next_retention_ms = now + self.retention_check_interval_ms
+            log.info(
+                "group coordinator loaded %d records from %d partitions: %d groups",
+                count,
+                len(fresh),
+                len(self.manager.groups),
+            )
+        self._deliver()
+
+    def _load_partition(self, partition: int) -> int:
         count = 0
-        for partition in range(self.log.partition_count()):
-            if not self.log.is_local(partition):
+        for batch in self.log.batches(partition):
+            header, records = decode_batch(batch)
+            if header.is_control:
+                commit = marker_is_commit(records)
+                if commit is not None:
+                    self.manager.complete_txn(
+                        header.producer_id, commit, self._in_partition(partition)
+                    )
                 continue
-            for batch in self.log.batches(partition):
-                header, records = decode_batch(batch)
-                if header.is_control:
-                    commit = marker_is_commit(records)
-                    if commit is not None:
-                        self.manager.complete_txn(
-                            header.producer_id, commit, self._in_partition(partition)
-                        )
+            for record in records:
+                if record.key is None:
                     continue
-                for record in records:
-                    if record.key is None:
-                        continue
-                    try:
-                        if header.is_transactional:
-                            self.manager.replay_transactional(
-                                header.producer_id, record.key, record.value
-                            )
-                        else:
-                            self.manager.replay(record.key, record.value)
-                        count += 1
-                    except (RecordFormatError, UnicodeDecodeError) as exc:
-                        log.warning(
-                            "skipping a malformed __consumer_offsets record in partition %d: %s",
-                            partition,
-                            exc,
+                try:
+                    if header.is_transactional:
+                        self.manager.replay_transactional(
+                            header.producer_id, record.key, record.value
                         )
-        now = self.clock_ms()
-        self.manager.finish_load(now)
-        self._next_retention_ms = now + self.retention_check_interval_ms
-        log.info("group coordinator loaded %d records: %d groups", count, len(self.manager.groups))
+                    else:
+                        self.manager.replay(record.key, record.value)
+                    count += 1
+                except (RecordFormatError, UnicodeDecodeError) as exc:
+                    log.warning(
+                        "skipping a malformed __consumer_offsets record in partition %d: %s",
+                        partition,
+                        exc,
+                    )
+        return count
 
     def _in_partition(self, partition: int) -> Callable[[str], bool]:
         return lambda group_id: self.partition_of(group_id) == partition

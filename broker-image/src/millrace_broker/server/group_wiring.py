@@ -109,6 +109,14 @@ def install_group_coordinator(broker: Broker) -> GroupCoordinator:
         assignors=tuple(c.get_list("group.consumer.assignors")) or ("uniform", "range"),
     )
     _COORDINATORS[broker] = coordinator
+
+    def on_metadata_change(old: object, new: object) -> None:
+        if coordinator.loaded:
+            coordinator.refresh_leadership()
+
+    subscribe = getattr(broker.controller, "subscribe", None)
+    if subscribe is not None:
+        subscribe(on_metadata_change)
     if OFFSETS_TOPIC in broker.image.topics:
         coordinator.ensure_loaded()
     return coordinator
