@@ -12,8 +12,10 @@ from millrace_broker.metadata.controller import ControllerError
 from millrace_broker.metadata.image import MetadataImage, replay
 from millrace_broker.metadata.partition_change import plan_alter_partition, plan_broker_failure
 from millrace_broker.metadata.records import (
+    BrokerRegistrationChangeRecord,
     PartitionChangeRecord,
     PartitionRecord,
+    RegisterBrokerRecord,
     TopicRecord,
     decode_record,
     encode_record,
@@ -27,6 +29,8 @@ TID = uuid.UUID(int=7)
 def image_with(replicas: tuple[int, ...], isr: tuple[int, ...], leader: int) -> MetadataImage:
     image = MetadataImage(cluster_id="c")
     for record in (
+        *(RegisterBrokerRecord(b, ()) for b in (1, 2, 3)),
+        BrokerRegistrationChangeRecord(3, fenced=True),
         TopicRecord("t", str(TID)),
         PartitionRecord(str(TID), 0, replicas, isr, leader, leader_epoch=4, partition_epoch=9),
     ):
@@ -81,6 +85,33 @@ def test_alter_partition_validation(kwargs: dict[str, object], code: ErrorCode) 
     assert raised.value.error_code == code
 
 
+def test_alter_partition_refuses_fenced_brokers_joining_the_isr() -> None:
+    image = image_with((1, 2, 3), (1, 3), 1)  # broker 3 is fenced
+    assert (
+        plan_alter_partition(
+            image,
+            broker_id=1,
+            topic_id=TID,
+            partition=0,
+            leader_epoch=4,
+            partition_epoch=9,
+            new_isr=(1, 3),
+        )
+        == []
+    )  # already a member: may stay (the controller removes it when fencing)
+    with pytest.raises(ControllerError) as raised:
+        plan_alter_partition(
+            image_with((1, 2, 3), (1,), 1),
+            broker_id=1,
+            topic_id=TID,
+            partition=0,
+            leader_epoch=4,
+            partition_epoch=9,
+            new_isr=(1, 3),
+        )
+    assert raised.value.error_code == ErrorCode.ineligible_replica
+
+
 def test_alter_partition_keeps_replica_order_and_skips_no_ops() -> None:
     image = image_with((1, 2, 3), (1,), 1)
     records = plan_alter_partition(
@@ -90,9 +121,9 @@ def test_alter_partition_keeps_replica_order_and_skips_no_ops() -> None:
         partition=0,
         leader_epoch=4,
         partition_epoch=9,
-        new_isr=(3, 1),
+        new_isr=(2, 1),
     )
-    assert records == [PartitionChangeRecord(str(TID), 0, isr=(1, 3))]
+    assert records == [PartitionChangeRecord(str(TID), 0, isr=(1, 2))]
     assert (
         plan_alter_partition(
             image,

@@ -145,3 +145,10 @@ def test_acks_all_outcome(
     st = leader(isr=isr)
     st.high_watermark = hw
     assert st.acks_all_outcome(last_offset, min_isr) == expected
+
+
+def test_fenced_replicas_never_join_the_isr() -> None:
+    st = leader(isr=(1,), leo=10, hw=10)
+    st.on_follower_fetch(2, 10, leader_leo=10, now_ms=1)
+    st.on_follower_fetch(3, 10, leader_leo=10, now_ms=1)
+    assert st.next_isr(now_ms=1, lag_max_ms=LAG, ineligible={3}) == (1, 2)

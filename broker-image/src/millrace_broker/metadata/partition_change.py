@@ -74,6 +74,17 @@ def plan_alter_partition(
             ErrorCode.ineligible_replica,
             f"Broker(s) {strangers} are not replicas of {topic.name}-{partition}.",
         )
+    fenced = sorted(
+        r
+        for r in set(isr) - set(part.isr)
+        if r not in image.brokers or image.brokers[r].fenced
+    )
+    if fenced:
+        raise ControllerError(
+            ErrorCode.ineligible_replica,
+            f"Broker(s) {fenced} are fenced or unregistered and cannot join the ISR of "
+            f"{topic.name}-{partition}.",
+        )
     if isr == part.isr:
         return []
     return [PartitionChangeRecord(str(topic_id), partition, isr=isr)]

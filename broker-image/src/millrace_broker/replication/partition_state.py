@@ -23,6 +23,7 @@ Kafka's `Partition` rules, as the leader applies them:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 UNKNOWN_OFFSET = -1
@@ -141,26 +142,29 @@ class LeaderState:
             and now_ms - self.followers.get(r, FollowerState()).last_caught_up_ms > lag_max_ms
         )
 
-    def caught_up_outside_isr(self) -> tuple[int, ...]:
+    def caught_up_outside_isr(self, ineligible: Collection[int] = ()) -> tuple[int, ...]:
         out = []
         for r in self.replicas:
             state = self.followers.get(r)
-            if r == self.leader_id or r in self.isr or state is None:
+            if r == self.leader_id or r in self.isr or state is None or r in ineligible:
                 continue
             leo = state.log_end_offset
             if leo >= self.high_watermark and leo >= self.epoch_start_offset:
                 out.append(r)
         return tuple(out)
 
-    def next_isr(self, *, now_ms: int, lag_max_ms: int) -> tuple[int, ...] | None:
+    def next_isr(
+        self, *, now_ms: int, lag_max_ms: int, ineligible: Collection[int] = ()
+    ) -> tuple[int, ...] | None:
         """The ISR to propose to the controller, or None (nothing to change, or a change
-        already in flight). Shrinking wins over expanding; replica order is kept."""
+        already in flight). Shrinking wins over expanding; replica order is kept.
+        `ineligible` replicas (fenced or shutting-down brokers, KIP-841) never join."""
         if self.pending_isr is not None:
             return None
         drop = set(self.out_of_sync(now_ms=now_ms, lag_max_ms=lag_max_ms))
         if drop:
             return tuple(r for r in self.isr if r not in drop)
-        add = set(self.caught_up_outside_isr())
+        add = set(self.caught_up_outside_isr(ineligible))
         if add:
             return tuple(r for r in self.replicas if r in self.isr or r in add)
         return None

@@ -253,7 +253,11 @@ class ReplicaManager:
                 log.exception("ISR check failed; will retry")
 
     def _maybe_alter_isr(self, key: Key, state: LeaderState, now: int) -> None:
-        new_isr = state.next_isr(now_ms=now, lag_max_ms=self._lag_max_ms())
+        brokers = self.broker.image.brokers
+        ineligible = {
+            r for r in state.replicas if r not in brokers or brokers[r].fenced
+        }
+        new_isr = state.next_isr(now_ms=now, lag_max_ms=self._lag_max_ms(), ineligible=ineligible)
         if new_isr is None:
             return
         state.pending_isr = new_isr
