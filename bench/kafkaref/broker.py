@@ -257,38 +257,56 @@ class KafkaCluster:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Format storage, start every node, wait until clients see all brokers."""
-        home = kafka_home()
         for node in self.nodes:
             self._write_config(node)
         self._format()
         for node in self.nodes:
-            cmd = java_command(
-                "kafka.Kafka",
-                str(node.config_path),
-                home=home,
-                heap_opts=(f"-Xmx{self.heap}", f"-Xms{self.heap}"),
-                jvm_opts=SERVER_JVM_OPTS,
-                log4j_config="server-log4j2.properties",
-                log_dir=node.directory / "logs",
-            )
-            with open(node.log_path, "ab") as log:
-                node.process = subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    preexec_fn=die_with_parent,
-                )
+            self._spawn(node)
         try:
             self.wait_ready(self.start_timeout)
         except BaseException:
             self.stop()
             raise
 
+    def _spawn(self, node: KafkaNode) -> None:
+        cmd = java_command(
+            "kafka.Kafka",
+            str(node.config_path),
+            home=kafka_home(),
+            heap_opts=(f"-Xmx{self.heap}", f"-Xms{self.heap}"),
+            jvm_opts=SERVER_JVM_OPTS,
+            log4j_config="server-log4j2.properties",
+            log_dir=node.directory / "logs",
+        )
+        with open(node.log_path, "ab") as log:
+            node.process = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+    def restart(self, node_id: int, *, wait: bool = True) -> None:
+        """Start a stopped or killed node again on its data; wait until it serves clients.
+
+        Kafka opens its client listener only once the node has caught up with the metadata
+        log, so the node answering Metadata on its own port means it is back.
+        """
+        node = self.nodes[node_id - 1]
+        if node.alive():
+            raise RuntimeError(f"Kafka node {node_id} is still running; kill() it first")
+        self._spawn(node)
+        if wait and node.process is not None:
+            wait_for_brokers(
+                node.bootstrap,
+                brokers=1,
+                timeout=self.start_timeout,
+                processes={f"Kafka node {node_id}": (node.process, node.log_path)},
+            )
+
     def wait_ready(self, timeout: float) -> None:
         """Block until a Metadata response lists all n brokers; raise with logs if not."""
-        for nd in self.nodes:
-            assert nd.process is not None
         wait_for_brokers(
             self.bootstrap,
             brokers=self.n,
