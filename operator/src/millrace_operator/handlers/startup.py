@@ -18,7 +18,10 @@ async def configure(*, settings: kopf.OperatorSettings, logger: AnyLogger, **_: 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="millrace.io", key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO
+    settings.persistence.finalizer = "millrace.io/finalizer"
+    # Handlers post their own Events for actions; Kopf adds Events for warnings only (an
+    # INFO level would turn every periodic "reconciled" log line into an Event).
+    settings.posting.level = logging.WARNING
     settings.posting.reporting_component = "millrace-operator"
     settings.watching.server_timeout = 300
     settings.peering.mandatory = bool(SETTINGS.peering)
