@@ -169,3 +169,16 @@ def test_storage_change_after_creation_is_blocked() -> None:
     out = cluster_pass(kube, {"storage": {"size": "2Gi"}}, first.status, generation=2)
     assert isinstance(out.step, Blocked) and out.step.reason == "StorageChangeNotSupported"
     assert "restore spec.storage.size" in out.step.message
+
+
+def test_topic_delete_waits_for_brokers_and_says_how_to_release() -> None:
+    kube = FakeKube({"kind": "Cluster", "metadata": {"name": "demo", "namespace": NS},
+                     "spec": {"replicas": 3},
+                     "status": {"readyBrokers": 0, "bootstrap": "nowhere:9092"}})
+    obj = topic("rc-stuck", "t")
+    step = asyncio.run(delete_topic(kube, name="rc-stuck", namespace=NS, created="t",
+                                    spec=obj["spec"], connect=unreachable))
+    assert isinstance(step, Blocked) and "deletionPolicy: Retain" in step.message
+    retained = topic("rc-kept", "t", deletionPolicy="Retain")
+    assert asyncio.run(delete_topic(kube, name="rc-kept", namespace=NS, created="t",
+                                    spec=retained["spec"], connect=unreachable)) is None

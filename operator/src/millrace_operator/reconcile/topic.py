@@ -133,6 +133,9 @@ async def delete_topic(
     conflict = conflicting_owner(Owner(f"{namespace}/{name}", created), claims)
     if parsed.deletion_policy is DeletionPolicy.RETAIN or conflict or not bootstrap:
         return None
+    if facts.ready_brokers == 0:  # ask plan_delete for the reason (and the way out)
+        return plan_delete(parsed.deletion_policy, ObservedTopic(topic_name, "", 0, 0),
+                           cluster=facts, conflict=conflict)
     async with connect(bootstrap) as conn:
         observed = await observe_topic(conn, topic_name)
         step = plan_delete(parsed.deletion_policy, observed, cluster=facts, conflict=conflict)
