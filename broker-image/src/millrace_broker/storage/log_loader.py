@@ -134,9 +134,11 @@ def load_segments(directory: Path, config: LogConfig, *, now_ms: int) -> LoadedS
 
 
 def rebuild_producer_state(
-    producers: ProducerStateManager, segments: list[LogSegment], end: int
+    producers: ProducerStateManager, segments: list[LogSegment], end: int, log_start: int
 ) -> int:
-    """Load the newest snapshot <= ``end`` and replay batch headers from it to ``end``.
+    """Load the newest snapshot <= ``end`` and replay batch headers from it to ``end``,
+    then forget producers whose last write is below ``log_start`` (as Kafka's
+    ``truncateAndReload`` does: a snapshot may predate a DeleteRecords).
 
     Headers carry everything producer state needs, so no record is decoded. Returns the
     number of batches replayed.
@@ -151,4 +153,5 @@ def rebuild_producer_state(
             producers.replay(header)
             replayed += 1
     producers.map_end_offset = end
+    producers.truncate_head(log_start)
     return replayed

@@ -126,7 +126,7 @@ class PartitionLog:
         for segment in segments[:-1]:
             segment.release_indexes()
         producers = ProducerStateManager(directory)
-        replayed = rebuild_producer_state(producers, segments, end)
+        replayed = rebuild_producer_state(producers, segments, end, log_start)
         self = cls(directory, config, segments, producers, log_start, now_ms=now_ms)
         self.epochs = LeaderEpochCache.load(directory) or LeaderEpochCache.rebuild(
             directory,
@@ -438,7 +438,8 @@ class PartitionLog:
             self._set_log_start(self.log_end_offset)
         self.epochs.truncate_from_end(self.log_end_offset)
         self.producers.delete_snapshots_above(self.log_end_offset)
-        rebuild_producer_state(self.producers, self.segments, self.log_end_offset)
+        rebuild_producer_state(self.producers, self.segments, self.log_end_offset,
+                               self.log_start_offset)
         end = self.log_end_offset
         self._synced_end = min(self._synced_end, end)
         if self._recovery_point > end:
