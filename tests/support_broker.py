@@ -27,15 +27,18 @@ class BrokerProcess:
     overrides: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    controller_port: int | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        args = [sys.executable, "-m", "millrace_broker.main"]
+        args = [sys.executable, "-m", "millrace_broker.main", *self.extra_args]
+        cport = self.controller_port or free_port()
         base = {
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{free_port()}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{cport}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "log.dirs": str(self.data_dir),
         }
@@ -46,11 +49,19 @@ class BrokerProcess:
         return args
 
     def start(self, *, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_listening(timeout=timeout)
+
+    def launch(self) -> None:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"broker-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, env={**os.environ}
         )
+
+    def wait_listening(self, *, timeout: float = 30.0) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

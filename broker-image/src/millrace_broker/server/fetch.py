@@ -98,6 +98,7 @@ def _leadership_error(
         return PartitionFetchResult(
             -1,
             ErrorCode.not_leader_or_follower,
+            records=b"",
             current_leader=(part.leader, part.leader_epoch) if part else None,
         )
     if current_leader_epoch >= 0 and current_leader_epoch != part.leader_epoch:
@@ -106,7 +107,9 @@ def _leadership_error(
             if current_leader_epoch < part.leader_epoch
             else ErrorCode.unknown_leader_epoch
         )
-        return PartitionFetchResult(-1, code, current_leader=(part.leader, part.leader_epoch))
+        return PartitionFetchResult(
+            -1, code, records=b"", current_leader=(part.leader, part.leader_epoch)
+        )
     return None
 
 
@@ -128,7 +131,7 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
                     if name is None
                     else ErrorCode.unknown_topic_or_partition
                 )
-                parts.append(PartitionFetchResult(p.partition, code))
+                parts.append(PartitionFetchResult(p.partition, code, records=b""))
                 continue
             refused = _leadership_error(
                 broker, topic.partitions.get(p.partition), getattr(p, "current_leader_epoch", -1)
@@ -166,7 +169,9 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
                 )
             except StorageError as exc:
                 parts.append(
-                    PartitionFetchResult(p.partition, exc.error_code, hw, hw, plog.log_start_offset)
+                    PartitionFetchResult(
+                        p.partition, exc.error_code, hw, hw, plog.log_start_offset, records=b""
+                    )
                 )
                 continue
             total += len(read.records)

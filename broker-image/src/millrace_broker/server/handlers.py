@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .alter_partition_rpc import handle_alter_partition
 from .configs import (
     handle_alter_configs,
     handle_describe_configs,
@@ -42,4 +43,5 @@ CONTROLLER_HANDLERS: dict[int, Handler] = {
     **HANDLERS,
     62: handle_broker_registration,
     63: handle_broker_heartbeat,
+    56: handle_alter_partition,
 }

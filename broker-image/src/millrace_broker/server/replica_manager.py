@@ -37,6 +37,7 @@ from kio.schema.errors import ErrorCode
 from ..metadata.image import MetadataImage
 from ..replication.channel import AlterPartitionError, ControllerChannel
 from ..replication.partition_state import LeaderState
+from ..storage.checkpoint import read_offset, write_offset
 from ..storage.partition_log import PartitionLog
 from .replica_fetcher import ReplicaFetcher
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from .broker import Broker
 
 log = logging.getLogger(__name__)
+ALTER_RETRY_MS = 1000
+HIGH_WATERMARK_FILE = "high-watermark"  # per partition dir; Kafka: replication-offset-checkpoint
 
 Key = tuple[str, int]
 Connect = Callable[[str, int], Awaitable[Any]]
@@ -62,6 +65,9 @@ class ReplicaManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._isr_task: asyncio.Task[None] | None = None
         self._started = False
+        self._checkpointed: dict[Key, int] = {}
+        self._alter_retry_at: dict[Key, int] = {}  # after a refused AlterPartition
+        self._last_checkpoint_ms = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -83,6 +89,7 @@ class ReplicaManager:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=10)
+        self.checkpoint_high_watermarks()
         self.fetchers.clear()
 
     def pause_fetchers(self) -> None:
@@ -121,7 +128,8 @@ class ReplicaManager:
                 else:
                     if self.leaders.pop(key, None) is not None:
                         self.broker.purgatory.notify(key)
-                    self.follower_hw.setdefault(key, plog.log_start_offset)
+                    if key not in self.follower_hw:
+                        self.follower_hw[key] = self._initial_hw(plog)
                     if part.leader >= 0:
                         following[key] = part.leader
                         self._fetcher(part.leader).follow(key, plog, part.leader_epoch)
@@ -157,7 +165,7 @@ class ReplicaManager:
                 replicas=replicas,
                 isr=isr,
                 log_end_offset=plog.log_end_offset,
-                high_watermark=self.follower_hw.pop(key, plog.log_start_offset),
+                high_watermark=self._pop_follower_hw(key, plog),
                 now_ms=now,
             )
             self.leaders[key] = state
@@ -210,6 +218,32 @@ class ReplicaManager:
         if replica_id not in state.isr and state.pending_isr is None:
             self._maybe_alter_isr(key, state, now)
 
+    def _pop_follower_hw(self, key: Key, plog: PartitionLog) -> int:
+        if key in self.follower_hw:
+            return self.follower_hw.pop(key)
+        return self._initial_hw(plog)
+
+    def _initial_hw(self, plog: PartitionLog) -> int:
+        """The checkpointed HW (what this node knew committed), within the log's range."""
+        saved = read_offset(plog.directory / HIGH_WATERMARK_FILE, plog.log_start_offset)
+        return min(max(saved, plog.log_start_offset), plog.log_end_offset)
+
+    def checkpoint_high_watermarks(self) -> None:
+        """Write each hosted partition's HW where it changed (Kafka checkpoints every
+        `replica.high.watermark.checkpoint.interval.ms`), so a restarted node neither
+        forgets what was committed nor shows consumers a smaller HW."""
+        for plog, key in list(self.keys.items()):
+            if plog.closed:
+                continue
+            hw = self.high_watermark(plog)
+            if self._checkpointed.get(key) != hw:
+                try:
+                    write_offset(plog.directory / HIGH_WATERMARK_FILE, hw)
+                except OSError:
+                    log.exception("cannot checkpoint the high watermark of %s-%d", *key)
+                    continue
+                self._checkpointed[key] = hw
+
     def set_follower_hw(self, key: Key, high_watermark: int) -> None:
         if key in self.follower_hw:
             self.follower_hw[key] = high_watermark
@@ -249,16 +283,20 @@ class ReplicaManager:
                 now = self.broker.clock_ms()
                 for key, state in list(self.leaders.items()):
                     self._maybe_alter_isr(key, state, now)
+                interval = self.broker.config.get_int(
+                    "replica.high.watermark.checkpoint.interval.ms"
+                )
+                if now - self._last_checkpoint_ms >= interval:
+                    self._last_checkpoint_ms = now
+                    self.checkpoint_high_watermarks()
             except Exception:
                 log.exception("ISR check failed; will retry")
 
     def _maybe_alter_isr(self, key: Key, state: LeaderState, now: int) -> None:
         brokers = self.broker.image.brokers
-        ineligible = {
-            r for r in state.replicas if r not in brokers or brokers[r].fenced
-        }
+        ineligible = {r for r in state.replicas if r not in brokers or brokers[r].fenced}
         new_isr = state.next_isr(now_ms=now, lag_max_ms=self._lag_max_ms(), ineligible=ineligible)
-        if new_isr is None:
+        if new_isr is None or now < self._alter_retry_at.get(key, 0):
             return
         state.pending_isr = new_isr
         task = asyncio.get_running_loop().create_task(self._alter_isr(key, state, new_isr))
@@ -280,15 +318,19 @@ class ReplicaManager:
                 partition_epoch=state.partition_epoch,
                 new_isr=new_isr,
             )
-        except Exception:
-            log.exception("AlterPartition for %s-%d failed; will retry", *key)
-            result = AlterPartitionError(int(ErrorCode.unknown_server_error), "exception")
+        except Exception as exc:  # the channel could not reach a controller
+            result = AlterPartitionError(int(ErrorCode.unknown_server_error), repr(exc))
         if self.leaders.get(key) is not state:
             return
         if isinstance(result, AlterPartitionError):
             log.info(
-                "AlterPartition for %s-%d refused: %s (%s)", *key, result.error_code, result.message
+                "AlterPartition for %s-%d refused: %s (%s); retrying in %d ms",
+                *key,
+                result.error_code,
+                result.message,
+                ALTER_RETRY_MS,
             )
+            self._alter_retry_at[key] = self.broker.clock_ms() + ALTER_RETRY_MS
             state.pending_isr = None
         elif (
             result.leader_epoch == state.leader_epoch

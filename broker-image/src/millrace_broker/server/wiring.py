@@ -24,6 +24,7 @@ from ..metadata.journal import MetadataJournal
 from ..network.broker_client import BrokerConnection, open_broker_connection
 from ..network.connection import make_protocol_factory
 from ..storage.log_manager import LogManager
+from .alter_partition_rpc import QuorumControllerChannel
 from .broker import Broker, Endpoint
 from .dispatch import Dispatcher
 from .forwarding import Forwarder
@@ -62,6 +63,7 @@ class RunningBroker:
         if self.driver is not None:
             await self.driver.stop()
             self.driver.node.log.close()  # type: ignore[attr-defined]
+        await self.broker.replication.stop()  # replication (issue 4): fetchers, HW checkpoint
         self.broker.logs.close()
         if self.journal is not None:
             self.journal.close()
@@ -106,12 +108,15 @@ def build_kraft_broker(
         )
     cluster = ensure_formatted(log_dirs, node_id=config.node_id, cluster_id=cluster_id)
     controller, driver = build_kraft(config, cluster)
+    channel = QuorumControllerChannel()
     broker = Broker(
         config=config,
         controller=controller,
         logs=LogManager(log_dirs),
         endpoints=_endpoints(config),
+        controller_channel=channel,
     )
+    channel.broker = broker
     broker.forwarder = Forwarder(
         {node: (hp.host, hp.port) for node, hp in config.controller_quorum_voters.items()}
     )
