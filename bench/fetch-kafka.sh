@@ -3,11 +3,13 @@
 # ~/.cache/millrace/kafka-<version>/libs, for use as a reference broker and as the
 # official CLI tools in tests and benchmarks (see bench/kafkaref.py).
 #
-# usage: bench/fetch-kafka.sh [VERSION]
-#   VERSION  exact Apache Kafka version (e.g. 4.1.2); default: the newest 4.1.x patch
-#            release Maven can resolve (falls back to the newest complete 4.1.x in the
-#            cache when Maven cannot reach its repository).
-# env:     MILLRACE_CACHE (default ~/.cache/millrace)
+# usage: bench/fetch-kafka.sh [VERSION | --latest]
+#   VERSION   exact Apache Kafka version (e.g. 4.1.2); default: $MILLRACE_KAFKA_VERSION,
+#             else the version pinned in bench/KAFKA_VERSION (what bench/kafkaref uses,
+#             so a cached install needs no network at all)
+#   --latest  the newest 4.1.x patch release Maven can resolve (falls back to the newest
+#             complete 4.1.x in the cache when Maven cannot reach its repository)
+# env:      MILLRACE_CACHE (default ~/.cache/millrace), MILLRACE_KAFKA_VERSION
 #
 # Idempotent: an install is complete when libs/.complete exists; then nothing is fetched.
 # Prints progress on stderr and the Kafka home directory as the last line on stdout.
@@ -53,7 +55,13 @@ $deps  </dependencies>
 POM
 }
 
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERSION="${1:-}"
+if [ -z "$VERSION" ]; then
+  VERSION="${MILLRACE_KAFKA_VERSION:-$(tr -d '[:space:]' < "$HERE/KAFKA_VERSION")}"
+elif [ "$VERSION" = "--latest" ]; then
+  VERSION=""
+fi
 if [ -z "$VERSION" ]; then
   step "resolving the newest Apache Kafka 4.1.x release"
   work="$CACHE/fetch-resolve"

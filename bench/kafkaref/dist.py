@@ -15,8 +15,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-DEFAULT_KAFKA_VERSION = "4.1.2"
-FETCH_SCRIPT = Path(__file__).resolve().parent.parent / "fetch-kafka.sh"
+BENCH_DIR = Path(__file__).resolve().parent.parent
+FETCH_SCRIPT = BENCH_DIR / "fetch-kafka.sh"
+# The pinned version, shared with fetch-kafka.sh (`fetch-kafka.sh --latest` finds newer).
+DEFAULT_KAFKA_VERSION = (BENCH_DIR / "KAFKA_VERSION").read_text(encoding="ascii").strip()
 
 # bin/<tool>.sh -> main class, as in Apache Kafka 4.1's bin/ scripts.
 TOOLS: dict[str, str] = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -18,12 +17,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    import kafkaref
-except ImportError:  # until pyproject puts bench/ on pytest's pythonpath
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    import kafkaref
-
+import kafkaref
 from kafkaref import KafkaBroker, kafka_cli, kafka_home
 
 pytestmark = [
