@@ -256,7 +256,7 @@ def test_recovery_point_follows_background_fsync_of_rolled_segments(tmp_path: Pa
 
     d = tmp_path / "rp-0"
     log = open_log(d)
-    write(log, 40)
+    write(log, 80)
     assert log.segment_count > 2
     FSYNC_POOL.submit(lambda: None).result()  # the single fsync worker is FIFO: a barrier
     log.maybe_flush(T0)
@@ -267,4 +267,4 @@ def test_recovery_point_follows_background_fsync_of_rolled_segments(tmp_path: Pa
     data[-5] ^= 0xFF
     log.active.log_path.write_bytes(bytes(data))
     log = open_log(d)
-    assert log.log_end_offset == 78
+    assert log.log_end_offset == 158
