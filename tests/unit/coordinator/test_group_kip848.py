@@ -224,3 +224,30 @@ def test_snapshot_replays_and_commits_check_member_epoch() -> None:
         a.assignment
     )
     assert fresh.groups["g"].offsets[("t", 0)].offset == 9
+
+
+def test_regex_subscription_follows_new_topics() -> None:
+    c = Cluster()
+    topics = ["t", "tx", "u", "__consumer_offsets"]
+    c.counts = {"t": 2, "tx": 1, "u": 1, "__consumer_offsets": 50}
+
+    def hb(epoch: int, **kw: object) -> CgResult:
+        return cg.heartbeat(
+            c.groups,
+            c.cfg,
+            CgHeartbeat("g", "a", epoch, **kw),  # type: ignore[arg-type]
+            c.counts.get,
+            0,
+            lambda: topics,
+        )
+
+    first = hb(0, regex="t.*")
+    assert first.error is E.none and flat(first.assignment) == {("t", 0), ("t", 1), ("tx", 0)}
+    topics.append("t2")
+    c.counts["t2"] = 1
+    second = hb(first.member_epoch, owned=first.assignment)
+    assert ("t2", 0) in flat(second.assignment) and second.member_epoch > first.member_epoch
+    bad = cg.heartbeat(
+        c.groups, c.cfg, CgHeartbeat("g", "b", 0, regex="t(("), c.counts.get, 0, lambda: topics
+    )
+    assert bad.error is E.invalid_regular_expression

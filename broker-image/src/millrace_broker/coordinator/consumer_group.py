@@ -26,9 +26,10 @@ whenever the group or a member changes epoch or assignment.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kio.schema.errors import ErrorCode
@@ -57,6 +58,8 @@ class CgMember:
     pending_revocation: Assignment = field(default_factory=dict)
     session_deadline: int = 0
     rebalance_deadline: int | None = None
+    topic_names: tuple[str, ...] = ()  # as subscribed by name (`subscribed` adds regex hits)
+    regex: str | None = None
 
 
 @dataclass
@@ -102,6 +105,7 @@ class CgHeartbeat:
     owned: dict[str, set[int]] | None = None
     client_id: str = ""
     client_host: str = ""
+    regex: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,16 @@ class CgConfig:
 
 
 PartitionCount = Callable[[str], int | None]
+TopicLister = Callable[[], Iterable[str]]
+
+
+def _effective(names: tuple[str, ...], regex: str | None, topics: TopicLister) -> tuple[str, ...]:
+    """Subscribed names plus the (non-internal) topics the regular expression matches."""
+    found = set(names)
+    if regex:
+        pattern = re.compile(regex)
+        found |= {t for t in topics() if not t.startswith("__") and pattern.fullmatch(t)}
+    return tuple(sorted(found))
 
 
 # -- assignors ------------------------------------------------------------------------------
@@ -275,6 +289,7 @@ def heartbeat(
     req: CgHeartbeat,
     counts_of: PartitionCount,
     now: int,
+    topics: TopicLister = tuple,
 ) -> CgResult:
     if not req.group_id:
         return CgResult(E.invalid_request, message="GroupId can't be empty.")
@@ -284,6 +299,14 @@ def heartbeat(
             message=f"Assignor {req.server_assignor} is not supported; "
             f"use one of {', '.join(cfg.assignors)}.",
         )
+    if req.regex:
+        try:
+            re.compile(req.regex)
+        except re.error as exc:
+            return CgResult(
+                E.invalid_regular_expression,
+                message=f"SubscribedTopicRegex {req.regex!r} is not valid: {exc}.",
+            )
     group = groups.get(req.group_id)
     if group is None:
         if req.member_epoch != 0:
@@ -294,11 +317,13 @@ def heartbeat(
     if req.member_epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
         return _leave(group, member, member_id, req.member_epoch, now)
     if req.member_epoch == 0:
-        if req.subscribed is None and member is None:
+        if req.subscribed is None and not req.regex and member is None:
             return CgResult(
-                E.invalid_request, message="SubscribedTopicNames must be set in the first request."
+                E.invalid_request,
+                message="SubscribedTopicNames or SubscribedTopicRegex must be set in the "
+                "first request.",
             )
-        joined = _join(group, cfg, req, member_id, member)
+        joined = _join(group, cfg, req, member_id, member, topics)
         if isinstance(joined, CgResult):
             return joined
         member = joined
@@ -319,8 +344,13 @@ def heartbeat(
                 )
     if req.rebalance_timeout_ms >= 0:
         member.rebalance_timeout_ms = req.rebalance_timeout_ms
-    if req.subscribed is not None and tuple(sorted(req.subscribed)) != member.subscribed:
-        member.subscribed = tuple(sorted(req.subscribed))
+    if req.subscribed is not None:
+        member.topic_names = tuple(sorted(req.subscribed))
+    if req.regex is not None:
+        member.regex = req.regex or None
+    effective = _effective(member.topic_names, member.regex, topics)
+    if effective != member.subscribed:
+        member.subscribed = effective
         group.epoch += 1
     if req.server_assignor != member.server_assignor and req.server_assignor is not None:
         member.server_assignor = req.server_assignor
@@ -340,7 +370,12 @@ def heartbeat(
 
 
 def _join(
-    group: ConsumerGroup, cfg: CgConfig, req: CgHeartbeat, member_id: str, member: CgMember | None
+    group: ConsumerGroup,
+    cfg: CgConfig,
+    req: CgHeartbeat,
+    member_id: str,
+    member: CgMember | None,
+    topics: TopicLister,
 ) -> CgMember | CgResult:
     if req.instance_id is not None:
         previous = group.static_member(req.instance_id)
@@ -371,11 +406,18 @@ def _join(
         req.rack_id,
         req.client_id,
         req.client_host,
-        subscribed=tuple(sorted(req.subscribed or ())),
         server_assignor=req.server_assignor,
     )
-    if member is not None:
-        fresh.subscribed = member.subscribed if req.subscribed is None else fresh.subscribed
+    if req.subscribed is not None:
+        fresh.topic_names = tuple(sorted(req.subscribed))
+    elif member is not None:
+        fresh.topic_names = member.topic_names
+    fresh.regex = (
+        (req.regex or None)
+        if req.regex is not None
+        else (member.regex if member is not None else None)
+    )
+    fresh.subscribed = _effective(fresh.topic_names, fresh.regex, topics)
     group.members[member_id] = fresh
     group.epoch += 1
     return fresh
@@ -450,6 +492,8 @@ def encode_value(group: ConsumerGroup) -> bytes:
                 "client_host": m.client_host,
                 "rebalance_timeout_ms": m.rebalance_timeout_ms,
                 "subscribed": list(m.subscribed),
+                "topic_names": list(m.topic_names),
+                "regex": m.regex,
                 "server_assignor": m.server_assignor,
                 "epoch": m.epoch,
                 "previous_epoch": m.previous_epoch,
@@ -492,5 +536,7 @@ def decode_value(group_id: str, data: bytes) -> ConsumerGroup:
             sets(md["assigned"]),
             sets(md["pending_revocation"]),
         )
+        member.topic_names = tuple(md.get("topic_names", md["subscribed"]))
+        member.regex = md.get("regex")
         group.members[member.member_id] = member
     return group

@@ -342,7 +342,10 @@ class GroupCoordinator:
         return result
 
     def consumer_heartbeat(
-        self, request: consumer_group.CgHeartbeat, partition_count: consumer_group.PartitionCount
+        self,
+        request: consumer_group.CgHeartbeat,
+        partition_count: consumer_group.PartitionCount,
+        topics: consumer_group.TopicLister = tuple,
     ) -> consumer_group.CgResult:
         """One KIP-848 ConsumerGroupHeartbeat; the group is persisted when it changed."""
         mgr = self.manager
@@ -359,7 +362,7 @@ class GroupCoordinator:
         existing = mgr.consumer_groups.get(request.group_id)
         before = consumer_group.encode_value(existing) if existing is not None else None
         result = consumer_group.heartbeat(
-            mgr.consumer_groups, mgr.cg_config, request, partition_count, self.clock_ms()
+            mgr.consumer_groups, mgr.cg_config, request, partition_count, self.clock_ms(), topics
         )
         group = mgr.consumer_groups.get(request.group_id)
         if group is not None and consumer_group.encode_value(group) != before:

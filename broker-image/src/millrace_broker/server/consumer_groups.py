@@ -37,22 +37,6 @@ def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, request
         )
     image = broker.image
     interval = datetime.timedelta(milliseconds=coordinator.manager.cg_config.heartbeat_interval_ms)
-    if (
-        request.subscribed_topic_names is None
-        and getattr(request, "subscribed_topic_regex", None) is not None
-        and request.member_epoch == 0
-    ):
-        return make(
-            cls,
-            throttle_time=ZERO_THROTTLE,
-            error_code=ErrorCode.invalid_request,
-            error_message="Regular-expression subscriptions are not supported yet; "
-            "subscribe to topic names.",
-            member_id=None,
-            member_epoch=-1,
-            heartbeat_interval=interval,
-            assignment=None,
-        )
     owned: Assignment | None = None
     if request.topic_partitions is not None:
         owned = {}
@@ -80,8 +64,10 @@ def handle_consumer_group_heartbeat(broker: Broker, ctx: RequestContext, request
             owned=owned,
             client_id=ctx.client_id or "",
             client_host="/" + ctx.client_host,
+            regex=getattr(request, "subscribed_topic_regex", None),
         ),
         partition_count,
+        lambda: list(broker.image.topics),
     )
     assignment = None
     if result.error is ErrorCode.none and result.assignment is not None:
@@ -165,8 +151,8 @@ def handle_consumer_group_describe(broker: Broker, ctx: RequestContext, request:
                 member_epoch=m.epoch,
                 client_id=m.client_id,
                 client_host=m.client_host,
-                subscribed_topic_names=m.subscribed,
-                subscribed_topic_regex=None,
+                subscribed_topic_names=m.topic_names if m.regex else m.subscribed,
+                subscribed_topic_regex=m.regex,
                 assignment=make(
                     assignment_cls, topic_partitions=_topic_partitions(broker, tp_cls, m.assigned)
                 ),
