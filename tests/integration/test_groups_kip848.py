@@ -148,3 +148,39 @@ def test_java_console_consumer_in_a_group(tmp_path: Path, protocol: str) -> None
         ).stdout
         assert sorted(out.split()) == sorted(values(0, 30))
         assert committed_offsets(b.bootstrap, group, topic, 3) == {0: 10, 1: 10, 2: 10}
+
+
+def test_kip848_pattern_subscription_picks_up_new_topics(tmp_path: Path) -> None:
+    from confluent_kafka import Consumer
+
+    with group_broker(tmp_path / "data", FAST_CONSUMER_GROUPS) as b:
+        create_topic_v7(b.port, "rx-a", 2)
+        create_topic_v7(b.port, "other", 1)
+        produce_spread(b.bootstrap, "rx-a", ["a0", "a1"], 2)
+        produce_spread(b.bootstrap, "other", ["o"], 1)
+        consumer = Consumer(
+            {
+                "bootstrap.servers": b.bootstrap,
+                "group.id": "g-rx",
+                "group.protocol": "consumer",
+                "auto.offset.reset": "earliest",
+                "topic.metadata.refresh.interval.ms": 1000,
+            }
+        )
+        consumer.subscribe(["^rx-.*"])
+        seen: set[bytes] = set()
+
+        def saw(value: bytes) -> bool:
+            m = consumer.poll(0.2)
+            if m is not None and not m.error():
+                seen.add(m.value())
+            return value in seen
+
+        try:
+            wait_for(lambda: saw(b"a0") and saw(b"a1"), 30, "the matching topic's records")
+            create_topic_v7(b.port, "rx-b", 1)
+            produce_spread(b.bootstrap, "rx-b", ["b0"], 1)
+            wait_for(lambda: saw(b"b0"), 30, "the new matching topic's records", interval=0)
+            assert b"o" not in seen
+        finally:
+            consumer.close()
