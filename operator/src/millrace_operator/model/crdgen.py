@@ -80,13 +80,27 @@ def _default_empty_objects(schema: dict[str, Any]) -> None:
 
     Structural defaulting applies a field's default only when its parent object exists;
     without this, `spec.storage.size` would stay unset for a manifest with no `storage`.
+    Children first, so a parent's default includes its children's (complete) defaults.
     """
     required = set(schema.get("required", ()))
     for name, prop in schema.get("properties", {}).items():
         if prop.get("type") == "object" and "properties" in prop:
-            if name not in required and "default" not in prop:
-                prop["default"] = {}
             _default_empty_objects(prop)
+            if name not in required and "default" not in prop:
+                prop["default"] = _defaults_of(prop)
+
+
+def _defaults_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """The object an absent field defaults to, its own fields' defaults filled in.
+
+    The API server validates a default against the schema's rules (CEL included) without
+    applying nested defaults, so `default: {}` would fail a rule like `self.count % 2 == 1`.
+    """
+    return {
+        name: prop["default"]
+        for name, prop in schema.get("properties", {}).items()
+        if "default" in prop
+    }
 
 
 def build_schema(model: type[BaseModel], *, fill_defaults: bool = False) -> dict[str, Any]:
