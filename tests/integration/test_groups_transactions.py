@@ -176,3 +176,40 @@ def test_kafka_transactions_cli_lists_and_describes(tmp_path: Path) -> None:
         )
         assert missing.returncode != 0 and "could not be found" in missing.stderr
         producer.abort_transaction(20)
+
+
+def test_write_txn_markers_ends_an_open_transaction(tmp_path: Path) -> None:
+    from kio.schema.errors import ErrorCode
+    from kio.schema.write_txn_markers.v1 import request as wtm
+    from test_groups_support import kio_call
+
+    with group_broker(tmp_path / "data") as b:
+        create_topic_v7(b.port, "t", 1)
+        producer = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "tx-w"})
+        producer.init_transactions(20)
+        producer.begin_transaction()
+        producer.produce("t", value=b"pending")
+        producer.flush(10)
+        described = kio_call(
+            b.port,
+            wtm.WriteTxnMarkersRequest(
+                markers=(
+                    wtm.WritableTxnMarker(
+                        producer_id=0,
+                        producer_epoch=0,
+                        transaction_result=False,
+                        coordinator_epoch=0,
+                        topics=(
+                            wtm.WritableTxnMarkerTopic(name="t", partition_indexes=(0,)),
+                            wtm.WritableTxnMarkerTopic(name="missing", partition_indexes=(0,)),
+                        ),
+                    ),
+                )
+            ),
+        )
+        (result,) = described.markers
+        codes = {t.name: t.partitions[0].error_code for t in result.topics}
+        assert codes == {"t": ErrorCode.none, "missing": ErrorCode.unknown_topic_or_partition}
+        # The marker sits after the pending record.
+        assert read_all(b.bootstrap, "t", "read_uncommitted") == [(0, "pending")]
+        producer.abort_transaction(20)

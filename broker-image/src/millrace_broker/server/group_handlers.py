@@ -43,12 +43,14 @@ from .transactions import (
     handle_init_producer_id_transactional,
     handle_list_transactions,
     handle_txn_offset_commit,
+    handle_write_txn_markers,
 )
 
 TRANSACTION_HANDLERS: dict[int, Handler] = {
     24: handle_add_partitions_to_txn,
     25: handle_add_offsets_to_txn,
     26: handle_end_txn,
+    27: handle_write_txn_markers,
     28: handle_txn_offset_commit,
     65: handle_describe_transactions,
     66: handle_list_transactions,

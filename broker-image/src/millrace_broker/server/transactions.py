@@ -24,6 +24,7 @@ from ..coordinator.offsets import CommitPartition
 from ..coordinator.records import partition_for
 from ..coordinator.transaction import KAFKA_STATE_NAMES, MarkerJob, TxnConfig, TxnState
 from ..coordinator.txn_runtime import TransactionCoordinator
+from ..storage.errors import StorageError
 from ..storage.records import Record, build_batch
 from .broker import Broker
 from .context import RequestContext
@@ -54,43 +55,109 @@ def _ms(value: Any) -> int:
 # -- wiring ---------------------------------------------------------------------------------
 
 
-def write_markers(broker: Broker, job: MarkerJob) -> None:
-    """Append a COMMIT/ABORT marker to every partition of the transaction (raises on error)."""
+def append_marker(
+    broker: Broker,
+    topic: str,
+    partition: int,
+    *,
+    producer_id: int,
+    producer_epoch: int,
+    commit: bool,
+    coordinator_epoch: int = 0,
+) -> ErrorCode:
+    """Append one COMMIT/ABORT control batch to a partition this broker leads."""
+    found = broker.image.topics.get(topic)
+    part = found.partitions.get(partition) if found is not None else None
+    plog = broker.partition_log(topic, partition)
+    if part is None or plog is None:
+        return ErrorCode.unknown_topic_or_partition
+    if part.leader != broker.node_id:
+        return ErrorCode.not_leader_or_follower
     now = broker.clock_ms()
     marker = Record(
-        0, now, struct.pack(">hh", 0, COMMIT if job.commit else ABORT), struct.pack(">hi", 0, 0)
+        0,
+        now,
+        struct.pack(">hh", 0, COMMIT if commit else ABORT),
+        struct.pack(">hi", 0, coordinator_epoch),
     )
     batch = bytes(
         build_batch(
             [marker],
             base_offset=0,
             attributes=CONTROL_TRANSACTIONAL,
-            producer_id=job.producer_id,
-            producer_epoch=job.producer_epoch,
+            producer_id=producer_id,
+            producer_epoch=producer_epoch,
             base_sequence=-1,
         )
     )
-    image = broker.image
+    try:
+        plog.append_as_leader(
+            batch, leader_epoch=part.leader_epoch, now_ms=now, origin="coordinator"
+        )
+    except StorageError as exc:
+        return exc.error_code
+    broker.purgatory.notify((topic, partition))
+    if topic == OFFSETS_TOPIC:
+        coordinator_for(broker).complete_txn(producer_id, partition, commit)
+    return ErrorCode.none
+
+
+def write_markers(broker: Broker, job: MarkerJob) -> None:
+    """Append a marker to every partition of the transaction; raises when one fails so
+    the coordinator retries (a partition that no longer exists is skipped)."""
     for topic, partition in sorted(job.partitions):
-        plog = broker.partition_log(topic, partition)
-        found = image.topics.get(topic)
-        if plog is None or found is None or partition not in found.partitions:
+        error = append_marker(
+            broker,
+            topic,
+            partition,
+            producer_id=job.producer_id,
+            producer_epoch=job.producer_epoch,
+            commit=job.commit,
+        )
+        if error is ErrorCode.unknown_topic_or_partition:
             log.warning(
                 "transaction %s: partition %s-%d is gone; no marker",
                 job.transactional_id,
                 topic,
                 partition,
             )
-            continue
-        plog.append_as_leader(
-            batch,
-            leader_epoch=found.partitions[partition].leader_epoch,
-            now_ms=now,
-            origin="coordinator",
+        elif error is not ErrorCode.none:
+            raise RuntimeError(f"marker for {topic}-{partition} failed: {error.name}")
+
+
+def handle_write_txn_markers(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    """WriteTxnMarkers (27): a transaction coordinator's markers for partitions led here."""
+    cls = response_class(request)
+    result_cls = nested(cls, "WritableTxnMarkerResult")
+    topic_cls = nested(cls, "WritableTxnMarkerTopicResult")
+    part_cls = nested(cls, "WritableTxnMarkerPartitionResult")
+    results = []
+    for m in request.markers:
+        topics = tuple(
+            make(
+                topic_cls,
+                name=t.name,
+                partitions=tuple(
+                    make(
+                        part_cls,
+                        partition_index=p,
+                        error_code=append_marker(
+                            broker,
+                            t.name,
+                            int(p),
+                            producer_id=m.producer_id,
+                            producer_epoch=m.producer_epoch,
+                            commit=bool(m.transaction_result),
+                            coordinator_epoch=m.coordinator_epoch,
+                        ),
+                    )
+                    for p in t.partition_indexes
+                ),
+            )
+            for t in m.topics
         )
-        broker.purgatory.notify((topic, partition))
-        if topic == OFFSETS_TOPIC:
-            coordinator_for(broker).complete_txn(job.producer_id, partition, job.commit)
+        results.append(make(result_cls, producer_id=m.producer_id, topics=topics))
+    return make(cls, markers=tuple(results))
 
 
 def transaction_coordinator_for(broker: Broker) -> TransactionCoordinator:
