@@ -39,6 +39,7 @@ class TransactionCoordinator:
         self.clock_ms = clock_ms
         self.txns: dict[str, tx.TxnMetadata] = {}
         self.loaded = False
+        self.loaded_partitions: set[int] = set()
 
     def partition_of(self, transactional_id: str) -> int:
         return partition_for(transactional_id, self.log.partition_count())
@@ -49,30 +50,52 @@ class TransactionCoordinator:
     # -- loading and persistence ---------------------------------------------------------------
 
     def ensure_loaded(self) -> None:
-        if self.loaded:
-            return
-        for partition in range(self.log.partition_count()):
-            if not self.log.is_local(partition):
+        if not self.loaded:
+            self.refresh_leadership()
+            self.loaded = True
+
+    def refresh_leadership(self) -> None:
+        """Load the `__transaction_state` partitions newly led here; forget those lost."""
+        local = {p for p in range(self.log.partition_count()) if self.log.is_local(p)}
+        for partition in self.loaded_partitions - local:
+            for tid in [t for t in self.txns if self.partition_of(t) == partition]:
+                del self.txns[tid]
+        self.loaded_partitions &= local
+        fresh = sorted(local - self.loaded_partitions)
+        for partition in fresh:
+            self._load_partition(partition)
+        self.loaded_partitions |= set(fresh)
+        if fresh:
+            log.info(
+                "transaction coordinator loaded %d partitions: %d transactional ids",
+                len(fresh),
+                len(self.txns),
+            )
+            wanted = set(fresh)
+            pending = [
+                j
+                for j in tx.pending_jobs(self.txns)
+                if self.partition_of(j.transactional_id) in wanted
+            ]
+            for job in pending:
+                self._finish(job)
+
+    def _load_partition(self, partition: int) -> None:
+        for batch in self.log.batches(partition):
+            header, records = decode_batch(batch)
+            if header.is_control:
                 continue
-            for batch in self.log.batches(partition):
-                header, records = decode_batch(batch)
-                if header.is_control:
+            for record in records:
+                if record.key is None:
                     continue
-                for record in records:
-                    if record.key is None:
-                        continue
-                    try:
-                        tid = tx.decode_key(record.key)
-                        if record.value is None:
-                            self.txns.pop(tid, None)
-                        else:
-                            self.txns[tid] = tx.decode_value(tid, record.value)
-                    except (RecordFormatError, ValueError) as exc:
-                        log.warning("skipping a malformed __transaction_state record: %s", exc)
-        self.loaded = True
-        log.info("transaction coordinator loaded %d transactional ids", len(self.txns))
-        for job in tx.pending_jobs(self.txns):
-            self._finish(job)
+                try:
+                    tid = tx.decode_key(record.key)
+                    if record.value is None:
+                        self.txns.pop(tid, None)
+                    else:
+                        self.txns[tid] = tx.decode_value(tid, record.value)
+                except (RecordFormatError, ValueError) as exc:
+                    log.warning("skipping a malformed __transaction_state record: %s", exc)
 
     def _store(self, txn: tx.TxnMetadata) -> None:
         now = self.clock_ms()

@@ -170,6 +170,15 @@ def transaction_coordinator_for(broker: Broker) -> TransactionCoordinator:
             clock_ms=broker.clock_ms,
         )
         _TXN_COORDINATORS[broker] = found
+        coordinator = found
+
+        def on_metadata_change(old: object, new: object) -> None:
+            if coordinator.loaded:
+                coordinator.refresh_leadership()
+
+        subscribe = getattr(broker.controller, "subscribe", None)
+        if subscribe is not None:
+            subscribe(on_metadata_change)
     return found
 
 
