@@ -69,9 +69,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         rate=args.latency_rate,
                         time_cap=args.latency_seconds + 30,
                     )
-                label = "warm-up" if warm else "round"
+                label = (
+                    f"warm-up {i + 1}"
+                    if warm
+                    else f"round {i - args.warmup_rounds + 1}/{args.repeat}"
+                )
                 print(
-                    f"  {broker.name} {label} {i + 1}: produce {p['mib_per_s']:.1f} MiB/s, "
+                    f"  {broker.name} {label}: produce {p['mib_per_s']:.1f} MiB/s, "
                     f"consume {c['mib_per_s']:.1f} MiB/s"
                     + (
                         f", p50/p99 {lat['latency_ms_p50']:.1f}/{lat['latency_ms_p99']:.1f} ms"
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--partitions", type=int, default=3)
-    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--warmup-rounds", type=int, default=2)
     p.add_argument("--time-cap", type=float, default=90.0)
     p.add_argument("--latency-rate", type=float, default=2000.0)
