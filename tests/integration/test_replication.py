@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from millrace_broker.metadata.partition_change import plan_broker_failure
+from millrace_broker.server.replica_manager import HIGH_WATERMARK_FILE
+from millrace_broker.storage.checkpoint import read_offset
 from support_clients import consume_n, unique_topic
 from support_cluster import InProcessCluster
 
@@ -91,6 +93,19 @@ def test_acks_all_replicates_identical_bytes_to_every_replica(cluster: InProcess
     got = consume_n(cluster.bootstrap, topic, 200)
     assert [m.value() for m in got] == values
     assert isr(cluster, topic) == (1, 2, 3)
+    # Every replica learns the HW and checkpoints it (for restarts).
+    for n in (1, 2, 3):
+        cluster.wait_until(
+            f"HW 200 checkpointed on {n}", lambda n=n: checkpointed_hw(cluster, n, topic) == 200
+        )
+
+
+def checkpointed_hw(c: InProcessCluster, node_id: int, topic: str) -> int:
+    broker = c.broker(node_id)
+    broker.replication.checkpoint_high_watermarks()
+    plog = broker.partition_log(topic, 0)
+    assert plog is not None
+    return read_offset(plog.directory / HIGH_WATERMARK_FILE, -1)
 
 
 def test_hw_isr_shrink_min_isr_and_expand(cluster: InProcessCluster) -> None:
@@ -148,6 +163,17 @@ def test_leader_change_truncates_divergent_tail_and_loses_no_acked_record(
     acked = [f"acked-{i}".encode() for i in range(20)]
     assert all(e is None for e, _ in produce(cluster, topic, acked, acks="all"))
     wait_logs_identical(cluster, topic)
+    # A consumer reads the acknowledged records before the change and keeps going after.
+    consumer = Consumer(
+        {
+            "bootstrap.servers": cluster.bootstrap,
+            "group.id": "unused-" + topic,
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    seen = poll_values(consumer, 20)
+    assert seen == acked
 
     # The followers stop; the old leader takes acks=1 writes nobody else has.
     for n in others:
@@ -177,6 +203,60 @@ def test_leader_change_truncates_divergent_tail_and_loses_no_acked_record(
     assert cluster.call(lambda: old_log.epochs.entries()) == [(0, 0), (1, 20)]
     got = consume_n(cluster.bootstrap, topic, 30)
     assert [m.value() for m in got] == acked + more
+    # The consumer that was reading from the old leader follows the leader change
+    # (librdkafka validates its position with OffsetForLeaderEpoch) and never sees the
+    # records that were never committed.
+    try:
+        assert poll_values(consumer, 10) == more
+    finally:
+        consumer.close()
+    # OffsetForLeaderEpoch on the wire: epoch 0 ends at 20 on the new leader; the old
+    # leader (now a follower) refuses.
+    assert offset_for_epoch(cluster, new, topic, 0) == (0, 0, 20)
+    assert offset_for_epoch(cluster, new, topic, 1) == (0, 1, 30)
+    assert offset_for_epoch(cluster, old, topic, 0)[0] == KafkaError.NOT_LEADER_FOR_PARTITION
+
+
+def poll_values(consumer: Any, n: int, timeout: float = 30.0) -> list[bytes]:
+    out: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        out.append(msg.value())
+    return out
+
+
+def offset_for_epoch(
+    c: InProcessCluster, node_id: int, topic: str, epoch: int
+) -> tuple[int, int, int]:
+    from kio.index import load_request_schema
+
+    from millrace_broker.network.broker_client import open_broker_connection
+    from millrace_broker.server.kio_build import nested
+
+    cls: Any = load_request_schema(23, 4)
+    part = nested(cls, "OffsetForLeaderPartition")(
+        partition=0, current_leader_epoch=-1, leader_epoch=epoch
+    )
+    request = cls(
+        replica_id=-1,
+        topics=(nested(cls, "OffsetForLeaderTopic")(topic=topic, partitions=(part,)),),
+    )
+    port = c.nodes[node_id].port
+
+    async def ask() -> tuple[int, int, int]:
+        conn = await open_broker_connection("127.0.0.1", port, client_id="t", timeout_s=10)
+        try:
+            response = await conn.request(request, timeout_s=10)
+        finally:
+            conn.close()
+        p = response.topics[0].partitions[0]
+        return int(p.error_code), int(p.leader_epoch), int(p.end_offset)
+
+    result: tuple[int, int, int] = c.call(ask)
+    return result
 
 
 def _produce_request(topic: str, value: bytes, *, acks: int, timeout_ms: int) -> Any:
