@@ -14,9 +14,11 @@ most one index interval of headers is walked. The high watermark (``max_offset``
 the result to batches whose last offset is below it, as Kafka's read up to the HW
 position does.
 
-Durability: no fsync unless ``flush.messages``/``flush.ms`` ask (Kafka's default: the OS
-decides; replication provides durability). A kill -9 loses nothing written; ``open``
-recovers the active segment(s) from the recovery point and truncates a torn tail.
+Durability: no fsync on the append path unless ``flush.messages``/``flush.ms`` ask
+(Kafka's default: the OS decides; replication provides durability). A rolled segment is
+fsynced on a background thread and only then does the recovery point move past it. A
+kill -9 loses nothing written; ``open`` validates everything from the recovery point on
+and truncates a torn tail.
 """
 
 from __future__ import annotations
