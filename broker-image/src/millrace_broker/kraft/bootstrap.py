@@ -20,8 +20,11 @@ RAFT_DIR = "__millrace_raft"
 
 
 def uses_kraft(config: BrokerConfig) -> bool:
-    """A quorum of more than one voter runs KRaft; a single node keeps the journal."""
-    return len(config.controller_quorum_voters) > 1
+    """Metadata comes from the Raft quorum (KRaft). MILLRACE_METADATA=journal keeps a
+    single node on the local journal instead (kept for comparison and in-process tests)."""
+    import os
+
+    return os.environ.get("MILLRACE_METADATA") != "journal"
 
 
 def build_kraft(config: BrokerConfig, cluster_id: str) -> tuple[RaftController, RaftDriver]:

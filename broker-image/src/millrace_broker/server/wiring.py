@@ -101,9 +101,11 @@ def build_kraft_broker(
     """A node of a multi-voter KRaft quorum: metadata from the Raft log."""
     log_dirs = [Path(d) for d in config.log_dirs]
     formatted = {d: read_meta(d) for d in log_dirs}
-    if cluster_id is None and not any(formatted.values()):
+    alone = set(config.controller_quorum_voters) <= {config.node_id}
+    if cluster_id is None and not any(formatted.values()) and not alone:
         raise StorageFormatError(
-            "a KRaft node needs formatted storage: start every node once with the same "
+            "a node of a multi-voter KRaft quorum needs formatted storage: start every node "
+            "once with the same "
             "--cluster-id <id> (like kafka-storage format -t <id>)"
         )
     cluster = ensure_formatted(log_dirs, node_id=config.node_id, cluster_id=cluster_id)
