@@ -182,3 +182,12 @@ def test_topic_delete_waits_for_brokers_and_says_how_to_release() -> None:
     retained = topic("rc-kept", "t", deletionPolicy="Retain")
     assert asyncio.run(delete_topic(kube, name="rc-kept", namespace=NS, created="t",
                                     spec=retained["spec"], connect=unreachable)) is None
+
+
+def test_blocked_event_posted_once_per_reason() -> None:
+    kube = world()
+    spec = {"storage": {"storageClassName": "fast"}}
+    first = cluster_pass(kube, spec)
+    assert [e[1] for e in first.events] == ["StorageClassNotFound"]
+    again = cluster_pass(kube, spec, first.status)
+    assert again.events == []

@@ -37,7 +37,12 @@ from millrace_operator.plans.cluster import (
 )
 from millrace_operator.plans.cluster_status import build_cluster_status
 from millrace_operator.plans.common import Blocked, condition, merge_conditions
-from millrace_operator.reconcile.common import KafkaConnector, Outcome, connect_bootstrap
+from millrace_operator.reconcile.common import (
+    KafkaConnector,
+    Outcome,
+    connect_bootstrap,
+    ready_reason,
+)
 from millrace_operator.render import Identity, RenderContext, build_objects
 from millrace_operator.render.layout import build_layout
 
@@ -65,8 +70,9 @@ def _blocked_outcome(
         "conditions": merge_conditions(previous.conditions, conditions, now=now),
         "operation": None,
     })
-    return Outcome(status.model_dump(by_alias=True, mode="json"), blocked,
-                   [("Warning", blocked.reason, blocked.message)])
+    events = [] if ready_reason(previous.conditions) == blocked.reason else [
+        ("Warning", blocked.reason, blocked.message)]
+    return Outcome(status.model_dump(by_alias=True, mode="json"), blocked, events)
 
 
 async def reconcile_cluster(
@@ -126,7 +132,7 @@ async def reconcile_cluster(
         keys = sorted([*step.set, *step.delete])
         events.append(("Normal", "ConfigApplied",
                        "applied dynamic broker properties without restart: " + ", ".join(keys)))
-    elif isinstance(step, Blocked):
+    elif isinstance(step, Blocked) and ready_reason(previous.conditions) != step.reason:
         events.append(("Warning", step.reason, step.message))
     new_status = build_cluster_status(ctx, previous, generation=generation, observed=observed,
                                       step=step, now=now, applied_dynamic=applied_dynamic)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from millrace_operator.kafkaclient import KafkaConnection
+from millrace_operator.model.common import Condition
 
 KafkaConnector = Callable[[str], KafkaConnection]
 
@@ -25,3 +26,8 @@ class Outcome:
     step: object | None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, msg)
     retry_after: float | None = None  # ask to be called again sooner than the timer
+
+
+def ready_reason(conditions: list[Condition]) -> str | None:
+    """The reason of the Ready condition, if any (to post an Event only when it changes)."""
+    return next((c.reason for c in conditions if c.type == "Ready"), None)

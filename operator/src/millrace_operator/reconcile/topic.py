@@ -31,7 +31,12 @@ from millrace_operator.plans.topics import (
     next_step,
     plan_delete,
 )
-from millrace_operator.reconcile.common import KafkaConnector, Outcome, connect_bootstrap
+from millrace_operator.reconcile.common import (
+    KafkaConnector,
+    Outcome,
+    connect_bootstrap,
+    ready_reason,
+)
 
 RETRY_SOON = 10.0
 _BEFORE_KAFKA = frozenset({"ClusterNotFound", "TopicNameConflict", "ClusterNotReady"})
@@ -103,7 +108,7 @@ async def reconcile_topic(
                     events.append(("Normal", type(step).__name__, f"{step}"))
         except (KafkaUnavailable, KafkaError) as exc:
             step = Blocked("KafkaError", f"{exc}; retrying")
-    if isinstance(step, Blocked):
+    if isinstance(step, Blocked) and ready_reason(previous.conditions) != step.reason:
         events.append(("Warning", step.reason, step.message))
     new_status = build_topic_status(previous, generation=generation, topic_name=topic_name,
                                     observed=observed, step=step, now=now)
