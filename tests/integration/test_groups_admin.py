@@ -142,6 +142,12 @@ def test_kafka_consumer_groups_describe_shows_lag_and_deletes_offsets(
     )
     assert committed_offsets(b.bootstrap, group, topic, 2) == {0: -1001, 1: 7}
 
+    cli = ("kafka-consumer-groups", "--bootstrap-server", b.bootstrap, "--group", group)
+    kafka_cli(*cli, "--reset-offsets", "--topic", topic, "--to-earliest", "--execute", check=True)
+    assert committed_offsets(b.bootstrap, group, topic, 2) == {0: 0, 1: 0}
+    kafka_cli(*cli, "--delete", check=True)
+    assert committed_offsets(b.bootstrap, group, topic, 2) == {0: -1001, 1: -1001}
+
 
 # -- bad input --------------------------------------------------------------------------------
 
