@@ -125,6 +125,7 @@ class GroupManager:
     persist: Persist
     groups: dict[str, ClassicGroup] = field(default_factory=dict)
     replies: list[Reply] = field(default_factory=list)
+    next_hint: int | None = None
     cg_config: CgConfig = field(default_factory=CgConfig)
     consumer_groups: dict[str, ConsumerGroup] = field(default_factory=dict)
     # Offsets committed inside open transactions: producer id -> group -> partition -> entry
@@ -133,6 +134,11 @@ class GroupManager:
     )
 
     # -- shared helpers ------------------------------------------------------------------
+
+    def hint(self, deadline: int | None) -> None:
+        """Note a new deadline, so the driver can wake its timer earlier than planned."""
+        if deadline is not None and (self.next_hint is None or deadline < self.next_hint):
+            self.next_hint = deadline
 
     def take_replies(self) -> list[Reply]:
         out, self.replies = self.replies, []

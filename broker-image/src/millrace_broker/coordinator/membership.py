@@ -126,6 +126,7 @@ def _join_new_member(
             _add_member_and_rebalance(mgr, group, req, new_id, token, now)
     elif req.require_known_member_id:
         group.pending_members[new_id] = now + req.session_timeout_ms
+        mgr.hint(group.pending_members[new_id])
         mgr.reply(token, JoinResult(E.member_id_required, new_id))
     else:
         _add_member_and_rebalance(mgr, group, req, new_id, token, now)
@@ -343,10 +344,12 @@ def _prepare_rebalance(mgr: GroupManager, group: ClassicGroup, now: int) -> None
         group.initial_remaining_ms = max(group.rebalance_timeout_ms() - delay, 0)
         group.new_member_added = False
         group.join_deadline = now + delay
+        mgr.hint(group.join_deadline)
     elif group.all_members_joined():
         _complete_join(mgr, group, now)
     else:
         group.join_deadline = now + group.rebalance_timeout_ms()
+        mgr.hint(group.join_deadline)
 
 
 def _maybe_complete_join_phase(mgr: GroupManager, group: ClassicGroup, now: int) -> None:
@@ -378,6 +381,7 @@ def _complete_join(mgr: GroupManager, group: ClassicGroup, now: int) -> None:
     if group.members and not _elect_joined_leader(group):
         # Nobody rejoined: wait another rebalance timeout for sessions to expire.
         group.join_deadline = now + group.rebalance_timeout_ms()
+        mgr.hint(group.join_deadline)
         return
     group.generation += 1
     group.pending_sync.clear()
@@ -398,6 +402,7 @@ def _complete_join(mgr: GroupManager, group: ClassicGroup, now: int) -> None:
         m.is_new = False
         group.pending_sync.add(m.member_id)
     group.sync_deadline = now + group.rebalance_timeout_ms()
+    mgr.hint(group.sync_deadline)
 
 
 def _propagate_assignment(
@@ -594,6 +599,7 @@ def _join_deadline_reached(mgr: GroupManager, group: ClassicGroup, now: int) -> 
         group.initial_remaining_ms = max(group.initial_remaining_ms - group.initial_delay_ms, 0)
         group.initial_delay_ms = delay
         group.join_deadline = now + delay
+        mgr.hint(group.join_deadline)
         return
     _complete_join(mgr, group, now)
 

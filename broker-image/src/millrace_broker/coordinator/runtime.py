@@ -76,6 +76,7 @@ class GroupCoordinator:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._next_retention_ms = 0
+        self._sleep_until_ms = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -189,6 +190,7 @@ class GroupCoordinator:
             wait_s = MAX_TIMER_SLEEP_S
             if deadline is not None:
                 wait_s = min(max((deadline - now) / 1000, 0.002), MAX_TIMER_SLEEP_S)
+            self._sleep_until_ms = now + int(wait_s * 1000)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
@@ -242,7 +244,8 @@ class GroupCoordinator:
             future = self._futures.pop(token, None)
             if future is not None and not future.done():
                 future.set_result(result)
-        if self._wake is not None:
+        hint, self.manager.next_hint = self.manager.next_hint, None
+        if self._wake is not None and hint is not None and hint < self._sleep_until_ms:
             self._wake.set()
 
     def _park(self) -> tuple[int, asyncio.Future[JoinResult | SyncResult]]:
