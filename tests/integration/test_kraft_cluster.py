@@ -105,3 +105,32 @@ def test_rolling_restart_with_controlled_shutdown(cluster: KraftCluster) -> None
             assert cluster.wait_full_isr("rolling", timeout=90)
 
     run_fault(cluster, "rolling", roll)
+
+
+@pytest.mark.kafka_cli
+def test_kafka_metadata_quorum_describes_the_quorum(cluster: KraftCluster) -> None:
+    from kafkaref import kafka_cli
+
+    leader = cluster.metadata().controller_id
+    status = kafka_cli(
+        "kafka-metadata-quorum",
+        "--bootstrap-server",
+        cluster.nodes[1].bootstrap,
+        "describe",
+        "--status",
+        check=True,
+    ).stdout
+    assert f"LeaderId:               {leader}" in status
+    assert '"id": 1' in status and '"id": 2' in status and '"id": 3' in status
+    controller = cluster.nodes[2].controller_port
+    replication = kafka_cli(
+        "kafka-metadata-quorum",
+        "--bootstrap-controller",
+        f"127.0.0.1:{controller}",
+        "describe",
+        "--replication",
+        check=True,
+    ).stdout
+    rows = [line.split() for line in replication.splitlines()[1:] if line.strip()]
+    assert sorted(int(r[0]) for r in rows) == [1, 2, 3]
+    assert [r[-1] for r in rows if int(r[0]) == leader] == ["Leader"]

@@ -26,7 +26,7 @@ from kio.static.primitive import i16, i32, i32Timedelta
 
 from ..metadata.controller import NewTopic
 
-FORWARDED_KEYS = frozenset({19, 20, 22, 33, 37, 44})
+FORWARDED_KEYS = frozenset({19, 20, 22, 33, 37, 44, 55})
 _SIZE = struct.Struct(">i")
 
 

@@ -8,6 +8,7 @@ from .configs import (
     handle_describe_configs,
     handle_incremental_alter_configs,
 )
+from .describe_quorum import handle_describe_quorum
 from .dispatch import Handler
 from .fetch import handle_fetch
 from .group_handlers import GROUP_HANDLERS
@@ -34,6 +35,7 @@ HANDLERS: dict[int, Handler] = {
     33: handle_alter_configs,
     37: handle_create_partitions,
     44: handle_incremental_alter_configs,
+    55: handle_describe_quorum,
     60: handle_describe_cluster,
     **GROUP_HANDLERS,
 }

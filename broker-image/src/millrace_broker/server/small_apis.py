@@ -13,6 +13,7 @@ from .context import RequestContext
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
 
 UNAUTHORIZED_OPS = -2147483648
+CONTROLLER_ENDPOINTS = 2
 
 
 def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: Any) -> Any:
@@ -20,7 +21,22 @@ def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: Any) -
     broker_cls = nested(cls, "DescribeClusterBroker")
     image = broker.image
     brokers = []
+    if getattr(request, "endpoint_type", 1) == CONTROLLER_ENDPOINTS:
+        # --bootstrap-controller clients discover the controllers (KIP-919).
+        for node_id, hp in sorted(broker.config.controller_quorum_voters.items()):
+            brokers.append(
+                make(
+                    broker_cls,
+                    broker_id=node_id,
+                    host=hp.host,
+                    port=hp.port,
+                    rack=None,
+                    is_fenced=False,
+                )
+            )
     for node in sorted(image.brokers.values(), key=lambda b: b.broker_id):
+        if brokers and getattr(request, "endpoint_type", 1) == CONTROLLER_ENDPOINTS:
+            break
         endpoint = next((e for e in node.endpoints if e[0] == ctx.listener), None)
         if endpoint is not None:
             brokers.append(
