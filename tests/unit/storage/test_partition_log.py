@@ -254,7 +254,10 @@ def test_truncate_to_and_follower_append(tmp_path: Path) -> None:
 def test_inactive_segments_hold_one_descriptor(tmp_path: Path) -> None:
     import os
 
+    from millrace_broker.storage.segment import FSYNC_POOL
+
     def open_fds() -> int:
+        FSYNC_POOL.submit(lambda: None).result()  # background fsyncs hold dup'd fds
         return len(os.listdir("/proc/self/fd"))
 
     before = open_fds()

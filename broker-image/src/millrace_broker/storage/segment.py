@@ -85,6 +85,11 @@ class LogSegment:
         self.bytes_since_last_index = 0
         self.indexes_full = False
         self.unflushed_messages = 0
+        if self.size == 0:
+            # A new (or emptied) log: stale index files of an earlier segment at this base
+            # (a crash mid-delete) must not describe it.
+            self.offset_index.reset()
+            self.time_index.reset()
 
     # -- loading -------------------------------------------------------------------------
 
@@ -356,10 +361,11 @@ class LogSegment:
         self.time_index.close()
 
     def delete(self) -> None:
+        # Indexes first: a crash in between leaves a log whose indexes get rebuilt.
         self.close()
-        self.log_path.unlink(missing_ok=True)
         self.offset_index.delete()
         self.time_index.delete()
+        self.log_path.unlink(missing_ok=True)
 
     def rename_suffix(self, old: str, new: str) -> None:
         """Rename all three files from suffix ``old`` to ``new`` (e.g. '.cleaned' -> '.swap')."""
