@@ -63,6 +63,9 @@ class ReplicaFetcher:
         self._stopping = False
 
     def follow(self, key: Key, plog: PartitionLog, leader_epoch: int) -> None:
+        current = self.partitions.get(key)
+        if current is not None and current.plog is plog and current.leader_epoch == leader_epoch:
+            return  # unchanged: keep its state and any fetch in flight for it
         self.partitions[key] = FollowedPartition(plog, leader_epoch)
         self.wake()
 

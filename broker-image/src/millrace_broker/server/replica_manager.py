@@ -133,6 +133,8 @@ class ReplicaManager:
                     if part.leader >= 0:
                         following[key] = part.leader
                         self._fetcher(part.leader).follow(key, plog, part.leader_epoch)
+        for key in [k for k in self._alter_retry_at if k not in self.leaders]:
+            del self._alter_retry_at[key]
         for key in [k for k in self.leaders if k not in hosted]:
             del self.leaders[key]
             self.broker.purgatory.notify(key)
