@@ -122,7 +122,7 @@ def test_broker_properties() -> None:
     assert props["advertised.listeners"] == f"PLAINTEXT://{dns}:9092"
     assert props["controller.quorum.bootstrap.servers"] == ",".join(
         f"demo-controller-zone-{z}-0.demo-nodes.kafka.svc.cluster.local:9093" for z in "abc")
-    assert props["log.dirs"] == "/var/lib/millrace/data"
+    assert props["log.dirs"] == "/var/lib/millrace/data/log"
     assert props["log.retention.hours"] == "24"
     assert props["offsets.topic.replication.factor"] == "2"  # user wins over the default
     assert props["default.replication.factor"] == "3"

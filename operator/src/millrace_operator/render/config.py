@@ -23,7 +23,7 @@ from typing import Any
 import jinja2
 
 from millrace_operator.model.configkeys import is_dynamic_broker_key
-from millrace_operator.render.context import DATA_DIR, RenderContext, stable_hash
+from millrace_operator.render.context import LOG_DIR, RenderContext, stable_hash
 from millrace_operator.render.layout import Node
 
 _ENV = jinja2.Environment(
@@ -65,7 +65,7 @@ def build_managed_settings(ctx: RenderContext, node: Node) -> dict[str, str]:
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "controller.quorum.bootstrap.servers": ctx.quorum_bootstrap_servers,
-        "log.dirs": DATA_DIR,
+        "log.dirs": LOG_DIR,
     }
     if node.is_broker:
         settings["inter.broker.listener.name"] = "PLAINTEXT"

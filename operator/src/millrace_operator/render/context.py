@@ -16,7 +16,10 @@ from millrace_operator.model.cluster import ClusterSpec
 from millrace_operator.model.common import API_VERSION
 from millrace_operator.render.layout import BROKER, CONTROLLER, Layout, Node, build_layout
 
-DATA_DIR: Final = "/var/lib/millrace/data"
+DATA_DIR: Final = "/var/lib/millrace/data"  # the volume's mount point
+# The log directory is a subdirectory: a fresh ext4 volume has lost+found at its root,
+# which a Kafka log directory must not contain.
+LOG_DIR: Final = f"{DATA_DIR}/log"
 CONFIG_DIR: Final = "/etc/millrace"
 CLUSTER_LABEL: Final = "millrace.io/cluster"
 POOL_LABEL: Final = "millrace.io/pool"
