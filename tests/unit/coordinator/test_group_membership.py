@@ -605,3 +605,42 @@ def test_describe_and_list() -> None:
 def test_session_timeout_bounds(session: int) -> None:
     h = Harness()
     assert h.join_result(h.join(session=session)).error is E.invalid_session_timeout
+
+
+def test_commits_keep_a_classic_member_alive() -> None:
+    h = Harness()
+    a, b = h.form_group(2)
+    for now in (3000, 6000, 9000):
+        assert offsets.commit(
+            h.mgr,
+            group_id="g",
+            member_id=a,
+            instance_id=None,
+            generation=1,
+            partitions=[offsets.CommitPartition("t", 0, now)],
+            partition_exists=lambda t, p: True,
+            api_version=8,
+            now=now,
+        ) == [E.none]
+        membership.heartbeat(
+            h.mgr, group_id="g", member_id=b, instance_id=None, generation=1, now=now
+        )
+        h.tick(now)
+    assert set(h.mgr.groups["g"].members) == {a, b}
+
+
+def test_txn_commit_for_a_missing_group_with_a_generation_is_illegal_generation() -> None:
+    h = Harness()
+    errors = offsets.txn_commit(
+        h.mgr,
+        group_id="nope",
+        producer_id=1,
+        producer_epoch=0,
+        member_id="m",
+        instance_id=None,
+        generation=3,
+        partitions=[offsets.CommitPartition("t", 0, 1)],
+        partition_exists=lambda t, p: True,
+        now=0,
+    )
+    assert errors == [E.illegal_generation]

@@ -117,6 +117,12 @@ def commit(
             created = True
         else:
             _validate_commit(group, member_id, instance_id, generation)
+            # Classic members keep their session alive by committing (as Kafka does).
+            member = group.members.get(member_id)
+            if member is not None and group.is_(S.STABLE, S.PREPARING_REBALANCE):
+                member.heartbeat_deadline = max(
+                    member.heartbeat_deadline, now + member.session_timeout_ms
+                )
     except GroupError as exc:
         return [exc.error_code] * len(partitions)
     errors: list[ErrorCode] = []
@@ -172,7 +178,14 @@ def txn_commit(
         cg = mgr.consumer_groups.get(group_id)
         group = mgr.group(group_id)
         if cg is not None and cg.members and (member_id or generation >= 0):
-            _validate_consumer_group_commit(cg, member_id, generation)
+            try:
+                _validate_consumer_group_commit(cg, member_id, generation)
+            except GroupError as exc:
+                if exc.error_code is E.stale_member_epoch:
+                    raise GroupError(E.illegal_generation, str(exc)) from exc
+                raise
+        elif group is None and generation >= 0:
+            raise GroupError(E.illegal_generation, f"group {group_id} does not exist")
         elif group is not None and (generation >= 0 or member_id or instance_id is not None):
             group.validate_member(member_id, instance_id)
             if generation != group.generation:
