@@ -78,6 +78,8 @@ class SimNode:
     max_epoch: int = 0
     last_hw: int = 0
     verified: int = 0
+    # highest committed offset this node's log ever held (persistent, like the log)
+    durable: int = 0
 
 
 class Cluster:
@@ -198,7 +200,9 @@ class Cluster:
           watermark equals the global committed history (first committer defines it);
         - the state machine's applied hash equals the committed history's at that point
           (this covers snapshots, whose content is that hash);
-        - a leader's high watermark is reached by a majority of its voters;
+        - when a leader's high watermark moves, a majority of its voters hold it;
+        - no node ever truncates below a committed offset its log held (durable across
+          restarts, unlike the high watermark);
         - a leader has at most one uncommitted voter change;
         - consecutive committed voter sets differ by at most one voter.
         """
@@ -222,6 +226,7 @@ class Cluster:
         hw, log = raft.high_watermark, node.log
         if hw < node.last_hw:
             self.fail(f"node {nid} high watermark went back from {node.last_hw} to {hw}")
+        advanced = hw > node.last_hw
         node.last_hw = hw
         if hw > log.end_offset:
             self.fail(f"node {nid} high watermark {hw} beyond its log end {log.end_offset}")
@@ -236,15 +241,14 @@ class Cluster:
             for entry in log.read(node.verified, hw - node.verified):
                 self._check_committed(nid, entry)
             node.verified = hw
+        node.durable = max(node.durable, hw)
+        if log.end_offset < node.durable:
+            # only uncommitted suffixes may be truncated, across restarts too
+            self.fail(f"node {nid} truncated to {log.end_offset}, below committed "
+                      f"offset {node.durable} it held")
         if node.sm_offset:
             self._check_state_hash(nid, node.sm_offset, node.sm_hash)
         if raft.is_leader():
-            # Voter sets take effect when appended, so the entries below the high
-            # watermark reached a majority of the set in force at the high watermark or
-            # of the (at most one) newer, uncommitted set the leader now uses.
-            epoch_at = log.epoch_at(hw - 1) if hw > 0 else 0
-            reached = {n.node_id for n in self.nodes.values()
-                       if n.log.start_offset >= hw or n.log.epoch_at(hw - 1) == epoch_at}
             st = raft.state
             assert isinstance(st, Leader)
             newest = st.epoch == max(self.leaders)
@@ -252,9 +256,17 @@ class Cluster:
                 # the newest leader, once it committed its epoch, has every committed
                 # entry below its high watermark (a deposed leader may lag: not checked)
                 self.fail(f"leader {nid} hw {hw} below committed {len(self.committed)}")
-            sets = (raft.voter_history.at(hw), raft.voters)
-            if hw > 0 and not any(s.is_majority(reached) for s in sets):
-                self.fail(f"leader {nid} hw {hw} reached only by {sorted(reached)}")
+            if advanced:
+                # When the high watermark moves, a majority of the leader's current voter
+                # set holds the entries below it.  (Checked at that moment only: later
+                # single-voter changes keep old and new majorities intersecting, but the
+                # new set's majority need not hold entries committed under the old one.)
+                epoch_at = log.epoch_at(hw - 1)
+                reached = {n.node_id for n in self.nodes.values()
+                           if n.log.start_offset >= hw or n.log.epoch_at(hw - 1) == epoch_at}
+                if not raft.voters.is_majority(reached):
+                    self.fail(f"leader {nid} moved hw to {hw}, held only by "
+                              f"{sorted(reached)} of voters {sorted(raft.voters.ids)}")
             # a restarted leader's own high watermark is stale: use the global truth too
             if raft.voter_history.uncommitted(max(hw, len(self.committed))) > 1:
                 self.fail(f"leader {nid} has more than one uncommitted voter change")
