@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -67,7 +68,8 @@ def test_statefulset_shape() -> None:
     assert claim["resources"]["requests"]["storage"] == "10Gi"
     pod = first["template"]["spec"]
     container = pod["containers"][0]
-    assert container["args"] == ["/etc/millrace/$(POD_NAME).properties"]
+    assert container["args"] == ["/etc/millrace/$(POD_NAME).properties",
+                                 "--cluster-id", IDENTITY.cluster_id]
     assert container["readinessProbe"]["exec"]["command"][3] == "ready"
     assert pod["terminationGracePeriodSeconds"] == 120
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -120,8 +122,10 @@ def test_broker_properties() -> None:
     assert props["broker.rack"] == "zone-b"
     assert props["listeners"] == "PLAINTEXT://:9092"
     assert props["advertised.listeners"] == f"PLAINTEXT://{dns}:9092"
-    assert props["controller.quorum.bootstrap.servers"] == ",".join(
-        f"demo-controller-zone-{z}-0.demo-nodes.kafka.svc.cluster.local:9093" for z in "abc")
+    assert props["controller.quorum.voters"] == ",".join(
+        f"{i}900@demo-controller-zone-{z}-0.demo-nodes.kafka.svc.cluster.local:9093"
+        for i, z in ((1, "a"), (2, "b"), (3, "c")))
+    assert "controller.quorum.bootstrap.servers" not in props
     assert props["log.dirs"] == "/var/lib/millrace/data/log"
     assert props["log.retention.hours"] == "24"
     assert props["offsets.topic.replication.factor"] == "2"  # user wins over the default
@@ -210,3 +214,10 @@ def test_render_cli(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "demo-broker-zone-a-0.demo-nodes.kafka.svc.cluster.local:9092" in out
     assert out.count("kind: StatefulSet") == 6
+
+
+def test_dynamic_quorum_uses_bootstrap_servers() -> None:
+    c = dataclasses.replace(ctx(), dynamic_quorum=True)
+    props = properties(build_server_properties(c, c.layout.nodes[0]))
+    assert "controller.quorum.voters" not in props
+    assert props["controller.quorum.bootstrap.servers"].count(":9093") == 3

@@ -6,7 +6,7 @@ set with directory ids: what `kafka-storage format --initial-controllers` takes)
 ConfigMap mounted at /etc/millrace serves every pod and a pod picks its files by name.
 
 Three layers, later wins: settings the operator derives from the Cluster's shape (node.id,
-roles, listeners, quorum bootstrap servers, log.dirs, broker.rack; users may not set
+roles, listeners, the quorum, log.dirs, broker.rack; users may not set
 these), operator defaults that depend on the cluster's size (internal topics' replication
 factors), then `spec.config`.
 
@@ -64,9 +64,12 @@ def build_managed_settings(ctx: RenderContext, node: Node) -> dict[str, str]:
         "advertised.listeners": ",".join(advertised),
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
-        "controller.quorum.bootstrap.servers": ctx.quorum_bootstrap_servers,
         "log.dirs": LOG_DIR,
     }
+    if ctx.dynamic_quorum:
+        settings["controller.quorum.bootstrap.servers"] = ctx.quorum_bootstrap_servers
+    else:
+        settings["controller.quorum.voters"] = ctx.quorum_voters
     if node.is_broker:
         settings["inter.broker.listener.name"] = "PLAINTEXT"
         settings["broker.rack"] = node.zone

@@ -48,6 +48,10 @@ class RenderContext:
     zones: tuple[str, ...]
     identity: Identity
     cluster_domain: str = "cluster.local"
+    # Static voters (`controller.quorum.voters`, what the broker's KRaft implements today)
+    # or KIP-853 dynamic quorum (`controller.quorum.bootstrap.servers` + the format file's
+    # initial controllers), which the quorum-change planner will need.
+    dynamic_quorum: bool = False
 
     @property
     def layout(self) -> Layout:
@@ -78,6 +82,11 @@ class RenderContext:
     def bootstrap_address(self) -> str:
         host = f"{self.bootstrap_service}.{self.namespace}.svc.{self.cluster_domain}"
         return f"{host}:{self.spec.listeners.internal_port}"
+
+    @property
+    def quorum_voters(self) -> str:
+        port = self.spec.listeners.controller_port
+        return ",".join(f"{n.node_id}@{self.pod_dns(n)}:{port}" for n in self.layout.controllers)
 
     @property
     def quorum_bootstrap_servers(self) -> str:

@@ -1,11 +1,11 @@
 """StatefulSets: one per zone and role, `updateStrategy: OnDelete` (the operator restarts).
 
-Each pod: the broker image (entrypoint `millrace-broker`) with argument
-`/etc/millrace/$(POD_NAME).properties`
-(Kubernetes expands `$(POD_NAME)` from the downward API), data on a PersistentVolumeClaim
-at /var/lib/millrace/data (formatted by the broker on first start from
-/etc/millrace/$(POD_NAME).format), a readiness probe that asks the node itself whether it
-is registered and caught up (`millrace_operator.nodeprobe`), and
+Each pod: the broker image (entrypoint `millrace-broker`) with arguments
+`/etc/millrace/$(POD_NAME).properties --cluster-id <id>` (Kubernetes expands `$(POD_NAME)`
+from the downward API; the broker formats empty storage for that cluster id on first
+start, and /etc/millrace/$(POD_NAME).format holds what a KIP-853 format also needs), data
+on a PersistentVolumeClaim at /var/lib/millrace/data, a readiness probe that asks the
+node itself whether it is registered and caught up (`millrace_operator.nodeprobe`), and
 `terminationGracePeriodSeconds` from the spec for the broker's controlled shutdown.
 
 Scheduling: a required node affinity to the pool's zone (merged into every user-given
@@ -73,7 +73,8 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
         "name": pool.role,
         "image": ctx.spec.broker_image,
         "imagePullPolicy": ctx.spec.image_pull_policy.value,
-        "args": [config_file],  # the image's entrypoint is millrace-broker
+        # the image's entrypoint is millrace-broker; --cluster-id formats empty storage
+        "args": [config_file, "--cluster-id", ctx.identity.cluster_id],
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "MILLRACE_FORMAT_FILE", "value": f"{CONFIG_DIR}/$(POD_NAME).format"},
