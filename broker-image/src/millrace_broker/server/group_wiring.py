@@ -114,9 +114,7 @@ def install_group_coordinator(broker: Broker) -> GroupCoordinator:
         if coordinator.loaded:
             coordinator.refresh_leadership()
 
-    subscribe = getattr(broker.controller, "subscribe", None)
-    if subscribe is not None:
-        subscribe(on_metadata_change)
+    broker.controller.subscribe(on_metadata_change)
     if OFFSETS_TOPIC in broker.image.topics:
         coordinator.ensure_loaded()
     return coordinator
@@ -179,11 +177,7 @@ async def ensure_internal_topic(broker: Broker, name: str) -> ErrorCode:
     rf = wanted_rf
     try:
         new = NewTopic(name, partitions, rf, {}, configs)
-        submit = getattr(broker.controller, "submit", None)
-        if submit is not None:  # the controller interface shared with the quorum controller
-            await submit(partial(plan_create_topic, topic=new))
-        else:
-            broker.controller.commit(plan_create_topic(broker.image, new))
+        await broker.controller.submit(partial(plan_create_topic, topic=new))
     except ControllerError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             return ErrorCode.none

@@ -176,9 +176,7 @@ def transaction_coordinator_for(broker: Broker) -> TransactionCoordinator:
             if coordinator.loaded:
                 coordinator.refresh_leadership()
 
-        subscribe = getattr(broker.controller, "subscribe", None)
-        if subscribe is not None:
-            subscribe(on_metadata_change)
+        broker.controller.subscribe(on_metadata_change)
     return found
 
 
