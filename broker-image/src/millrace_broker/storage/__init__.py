@@ -9,6 +9,7 @@ On disk, one directory per partition, ``<log dir>/<topic>-<partition>/``::
     log-start-offset                DeleteRecords / retention low watermark (checkpoint.py)
     recovery-point                  everything below was validated and fsynced
     cleaner-offset-checkpoint       end of the last completed compaction pass
+    leader-epoch-checkpoint         leader epoch -> start offset (leader_epochs.py)
     clean-shutdown                  present only between close() and the next open()
 
 Modules: ``partition_log`` (the API the server calls), ``log_loader`` (open, recovery,
