@@ -302,3 +302,33 @@ def test_client_batches_must_start_at_offset_zero(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as info:
         log.append_as_leader(bytes(raw), leader_epoch=0, now_ms=T0)
     assert info.value.error_code == ErrorCode.invalid_record
+
+
+def test_full_disk_keeps_the_log_consistent(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import os as real_os
+
+    from millrace_broker.storage import segment as segment_module
+
+    log = open_log(tmp_path, LogConfig())
+    log.append_as_leader(simple_batch(2), leader_epoch=0, now_ms=T0)
+    calls = {"n": 0}
+
+    def failing_write(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_os.write(fd, bytes(data)[:10])  # a short write ...
+        raise OSError(28, "No space left on device")  # ... then the disk is full
+
+    monkeypatch.setattr(segment_module.os, "write", failing_write)
+    with pytest.raises(StorageError) as info:
+        log.append_as_leader(simple_batch(3), leader_epoch=0, now_ms=T0)
+    assert info.value.error_code == ErrorCode.kafka_storage_error
+    monkeypatch.undo()
+    assert log.log_end_offset == 2
+    r = log.append_as_leader(simple_batch(3), leader_epoch=0, now_ms=T0)
+    assert (r.base_offset, r.last_offset) == (2, 4)
+    assert batch_offsets(log.read(0, 1 << 20).records) == [(0, 1), (2, 4)]
+    log.close()
+    assert batch_offsets(open_log(tmp_path, LogConfig()).read(0, 1 << 20).records) == [
+        (0, 1), (2, 4)]

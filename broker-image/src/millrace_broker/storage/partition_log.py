@@ -281,6 +281,20 @@ class PartitionLog:
     def _write(
         self, buf: bytes | bytearray | memoryview, headers: list[BatchHeader], now_ms: int
     ) -> None:
+        try:
+            self._write_or_raise(buf, headers, now_ms)
+        except OSError as exc:
+            # Kafka answers KAFKA_STORAGE_ERROR when a log dir fails (e.g. a full disk);
+            # nothing of this append is kept, so a retry is safe.
+            raise StorageError(
+                ErrorCode.kafka_storage_error,
+                f"cannot write to {self.directory}: {exc.strerror or exc}; free disk space "
+                "or fix the log directory",
+            ) from exc
+
+    def _write_or_raise(
+        self, buf: bytes | bytearray | memoryview, headers: list[BatchHeader], now_ms: int
+    ) -> None:
         segment = self.active
         if segment.should_roll(
             incoming_bytes=len(buf),
@@ -348,13 +362,19 @@ class PartitionLog:
         if fetch_offset == end_offset or (max_offset is not None and fetch_offset >= max_offset):
             return empty
         i = bisect.bisect_right(self._bases, fetch_offset) - 1
-        for segment in self.segments[max(i, 0):]:
-            found = segment.find(fetch_offset)
-            if found is None:
-                continue  # the offset fell in a gap at this segment's end
-            data = segment.read_batches(found[0], found[1], max_bytes,
-                                        max_offset=max_offset, min_one_batch=min_one_batch)
-            return ReadResult(data, self.log_start_offset, end_offset)
+        try:
+            for segment in self.segments[max(i, 0):]:
+                found = segment.find(fetch_offset)
+                if found is None:
+                    continue  # the offset fell in a gap at this segment's end
+                data = segment.read_batches(found[0], found[1], max_bytes,
+                                            max_offset=max_offset,
+                                            min_one_batch=min_one_batch)
+                return ReadResult(data, self.log_start_offset, end_offset)
+        except OSError as exc:
+            raise StorageError(
+                ErrorCode.kafka_storage_error, f"cannot read {self.directory}: {exc}"
+            ) from exc
         return empty
 
     def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:

@@ -19,6 +19,7 @@ at the first bad or partial batch and rebuilds both indexes; it is what a crash 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -180,9 +181,16 @@ class LogSegment:
     def append(self, data: bytes | bytearray | memoryview, headers: list[BatchHeader]) -> None:
         """Write patched batches (``headers`` in order, back to back) at the end."""
         pos = self.size
-        written = os.write(self._fd, data)
-        while written < len(data):  # a short write only happens on odd filesystems
-            written += os.write(self._fd, memoryview(data)[written:])
+        try:
+            written = os.write(self._fd, data)
+            while written < len(data):  # short writes: a full disk, odd filesystems
+                written += os.write(self._fd, memoryview(data)[written:])
+        except OSError:
+            # Never leave a partial batch behind: O_APPEND would write the next batch
+            # after it and the file would no longer match what we track in memory.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self.size)
+            raise
         for header in headers:
             self._track(pos, header)
             pos += header.total_size
