@@ -138,10 +138,38 @@ def create_topic(
     rf: int = 1,
     config: dict[str, str] | None = None,
 ) -> None:
-    try:
-        _create_topic(bootstrap, topic, partitions=partitions, rf=rf, config=config or {})
-    except Exception as exc:
-        raise RuntimeError(f"creating topic {topic} on {bootstrap} failed: {exc}") from exc
+    """Create `topic`; retry retriable errors (e.g. NOT_CONTROLLER right after start-up)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    for attempt in range(20):  # bounded: about 20 s of retries
+        try:
+            _create_topic(bootstrap, topic, partitions=partitions, rf=rf, config=config or {})
+            return
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if (
+                attempt > 0
+                and isinstance(err, KafkaError)
+                and (err.code() == KafkaError.TOPIC_ALREADY_EXISTS)
+            ):
+                return  # an earlier attempt created it
+            retry = {
+                KafkaError.NOT_CONTROLLER,
+                KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.REQUEST_TIMED_OUT,
+                KafkaError.INVALID_REPLICATION_FACTOR,  # a node not registered yet
+                KafkaError._TIMED_OUT,
+                KafkaError._TRANSPORT,
+            }
+            if (
+                isinstance(err, KafkaError)
+                and (err.retriable() or err.code() in retry)
+                and (attempt < 19)
+            ):
+                print(f"create {topic}: {err.str()}; retrying", file=sys.stderr)
+                time.sleep(1.0)
+                continue
+            raise RuntimeError(f"creating topic {topic} on {bootstrap} failed: {exc}") from exc
 
 
 def _create_topic(
