@@ -120,8 +120,10 @@ class RaftNode:
     def can_campaign(self) -> bool:
         """Voters campaign; so does a replica removed by a change that is not known to be
         committed yet, because until then the quorum may need its vote and its log
-        (Raft dissertation 4.2.2): the remaining voters may lack the change."""
-        return self.is_voter or self.voter_history.at(self.high_watermark).is_voter(self.key)
+        (Raft dissertation 4.2.2): the remaining voters may lack the change.  "Known"
+        is judged by our high watermark, which restarts low after a crash, so a
+        replica is eligible if any voter set from there on names it."""
+        return any(s.is_voter(self.key) for s in self.voter_history.since(self.high_watermark))
 
     @property
     def leader_id(self) -> int | None:

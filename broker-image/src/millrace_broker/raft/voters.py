@@ -161,6 +161,11 @@ class VoterHistory:
                 found = voters
         return found or VoterSet()
 
+    def since(self, end_offset: int) -> list[VoterSet]:
+        """The set in force at ``end_offset`` and every set introduced after it."""
+        later = [v or VoterSet() for offset, v in self._entries if offset >= end_offset]
+        return [self.at(end_offset), *later]
+
     def uncommitted(self, high_watermark: int) -> int:
         """How many voter changes sit at or above the high watermark."""
         return sum(1 for offset, _ in self._entries if offset >= high_watermark)
