@@ -29,6 +29,7 @@ class BrokerProcess:
     log_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
     controller_port: int | None = None
+    controller_only: bool = False
 
     @property
     def bootstrap(self) -> str:
@@ -63,11 +64,12 @@ class BrokerProcess:
     def wait_listening(self, *, timeout: float = 30.0) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
+        port = self.controller_port if self.controller_only else self.port
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"broker exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.05)

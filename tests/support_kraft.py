@@ -23,6 +23,9 @@ from support_broker import BrokerProcess, free_port
 class KraftCluster:
     root: Path
     size: int = 3
+    # dedicated: `size` controller-only nodes (ids 1..size) plus `size` broker-only nodes
+    # (ids size+1..2*size); otherwise `size` combined nodes
+    dedicated: bool = False
     cluster_id: str = field(
         default_factory=lambda: base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     )
@@ -31,25 +34,53 @@ class KraftCluster:
     def __post_init__(self) -> None:
         controller_ports = {i: free_port() for i in range(1, self.size + 1)}
         voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in controller_ports.items())
+        common = [
+            f"controller.quorum.voters={voters}",
+            "broker.session.timeout.ms=4000",
+            "broker.heartbeat.interval.ms=500",
+            "replica.lag.time.max.ms=5000",
+        ]
         for i, cport in controller_ports.items():
             port = free_port()
+            roles = (
+                [
+                    "process.roles=controller",
+                    f"listeners=CONTROLLER://127.0.0.1:{cport}",
+                    "advertised.listeners=",
+                ]
+                if self.dedicated
+                else []
+            )
             self.nodes[i] = BrokerProcess(
                 self.root / f"node{i}" / "data",
                 port,
-                [
-                    f"node.id={i}",
-                    f"controller.quorum.voters={voters}",
-                    "broker.session.timeout.ms=4000",
-                    "broker.heartbeat.interval.ms=500",
-                    "replica.lag.time.max.ms=5000",
-                ],
+                [f"node.id={i}", *common, *roles],
                 extra_args=["--cluster-id", self.cluster_id],
                 controller_port=cport,
+                controller_only=self.dedicated,
             )
+        if self.dedicated:
+            for i in range(self.size + 1, 2 * self.size + 1):
+                port = free_port()
+                self.nodes[i] = BrokerProcess(
+                    self.root / f"node{i}" / "data",
+                    port,
+                    [
+                        f"node.id={i}",
+                        *common,
+                        "process.roles=broker",
+                        f"listeners=PLAINTEXT://127.0.0.1:{port}",
+                    ],
+                    extra_args=["--cluster-id", self.cluster_id],
+                )
+
+    @property
+    def broker_ids(self) -> list[int]:
+        return [i for i, n in self.nodes.items() if not n.controller_only]
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(n.bootstrap for n in self.nodes.values())
+        return ",".join(self.nodes[i].bootstrap for i in self.broker_ids)
 
     def start(self) -> None:
         for node in self.nodes.values():
@@ -63,11 +94,15 @@ class KraftCluster:
                 node.stop()
 
     def admin(self, *node_ids: int) -> AdminClient:
-        ids = node_ids or tuple(self.nodes)
+        ids = node_ids or tuple(self.broker_ids)
         return AdminClient({"bootstrap.servers": ",".join(self.nodes[i].bootstrap for i in ids)})
 
     def live_ids(self) -> list[int]:
-        return [i for i, n in self.nodes.items() if n.process and n.process.poll() is None]
+        return [
+            i
+            for i in self.broker_ids
+            if self.nodes[i].process and self.nodes[i].process.poll() is None  # type: ignore[union-attr]
+        ]
 
     def metadata(self) -> Any:
         return self.admin(*self.live_ids()).list_topics(timeout=10)
@@ -86,8 +121,8 @@ class KraftCluster:
 
 
 @contextmanager
-def kraft_cluster(root: Path, size: int = 3) -> Iterator[KraftCluster]:
-    cluster = KraftCluster(root, size)
+def kraft_cluster(root: Path, size: int = 3, *, dedicated: bool = False) -> Iterator[KraftCluster]:
+    cluster = KraftCluster(root, size, dedicated=dedicated)
     cluster.start()
     try:
         yield cluster

@@ -134,3 +134,19 @@ def test_kafka_metadata_quorum_describes_the_quorum(cluster: KraftCluster) -> No
     rows = [line.split() for line in replication.splitlines()[1:] if line.strip()]
     assert sorted(int(r[0]) for r in rows) == [1, 2, 3]
     assert [r[-1] for r in rows if int(r[0]) == leader] == ["Leader"]
+
+
+def test_three_controllers_three_brokers_survive_losing_one_of_each(tmp_path: Path) -> None:
+    with kraft_cluster(tmp_path, dedicated=True) as cluster:
+        md = cluster.metadata()
+        assert sorted(md.brokers) == [4, 5, 6]  # controllers are not brokers
+        create_replicated_topic(cluster, "dedicated", via=5)
+
+        def lose_a_controller_and_a_broker() -> None:
+            cluster.nodes[1].kill9()
+            cluster.nodes[4].kill9()
+
+        run_fault(cluster, "dedicated", lose_a_controller_and_a_broker)
+        cluster.nodes[1].start(timeout=120)
+        cluster.nodes[4].start(timeout=120)
+        assert cluster.wait_full_isr("dedicated", timeout=90)

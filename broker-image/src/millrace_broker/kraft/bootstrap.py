@@ -36,7 +36,12 @@ def build_kraft(config: BrokerConfig, cluster_id: str) -> tuple[RaftController, 
     directory = Path(config.metadata_log_dir) / RAFT_DIR
     log = DiskLog(directory / "log")
     store = FileQuorumStore(directory)
-    raft_config = RaftConfig(local=ReplicaKey(config.node_id), cluster_id=cluster_id)
+    raft_config = RaftConfig(
+        local=ReplicaKey(config.node_id),
+        cluster_id=cluster_id,
+        # observers (broker-only nodes) discover the leader by fetching from the voters
+        bootstrap_servers=tuple(sorted(voters)),
+    )
     now = int(time.monotonic() * 1000)
     node = RaftNode(
         raft_config,

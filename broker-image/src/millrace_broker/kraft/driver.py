@@ -19,7 +19,7 @@ from functools import partial
 from ..raft.core import Committed, RaftNode
 from ..raft.errors import ErrorCode
 from ..raft.messages import Inbound, Message, Outbound
-from .transport import PeerLink, raft_frame
+from .transport import PeerLink, ReplyChannels, decode_frame, raft_frame
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class RaftDriver:
         self._on_commit = on_commit
         self._clock_ms = clock_ms
         self._links: dict[int, PeerLink] = {}
+        self.replies = ReplyChannels()
         self._wake = asyncio.Event()
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # (offset, epoch, fut)
         self._task: asyncio.Task[None] | None = None
@@ -71,6 +72,12 @@ class RaftDriver:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(delay, 0.5))
 
+    def receive_frame(self, frame: bytes, reply: Callable[[bytes], None]) -> None:
+        """A Raft frame from a connection to our controller listener."""
+        source, message = decode_frame(frame)
+        self.replies.remember(source, reply)
+        self.receive(source, message)
+
     def receive(self, source: int, message: Message) -> None:
         try:
             self._send(self.node.step(Inbound(source, message), self._clock_ms()))
@@ -84,12 +91,17 @@ class RaftDriver:
             if out.destination == self.node.key.id:
                 self.receive(out.destination, out.message)
                 continue
+            frame = raft_frame(self.node.key.id, out.message)
+            if self._peer_address(out.destination) is None:
+                # An observer without a controller listener: answer on its connection.
+                self.replies.send(out.destination, frame)
+                continue
             link = self._links.get(out.destination)
             if link is None:
                 link = self._links[out.destination] = PeerLink(
-                    out.destination, partial(self._peer_address, out.destination)
+                    out.destination, partial(self._peer_address, out.destination), self.receive
                 )
-            link.send(raft_frame(self.node.key.id, out.message))
+            link.send(frame)
 
     def _after_step(self) -> None:
         committed = self.node.poll_committed()

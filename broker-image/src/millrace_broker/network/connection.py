@@ -78,7 +78,7 @@ class KafkaConnection(asyncio.Protocol):
                 if frame is None:
                     break
                 result = self._dispatcher.dispatch(
-                    frame, listener=self._listener, client_host=self._peer
+                    frame, listener=self._listener, client_host=self._peer, reply=self._send_raw
                 )
                 if inspect.isawaitable(result):
                     self._busy = True
@@ -107,6 +107,11 @@ class KafkaConnection(asyncio.Protocol):
             return
         self._busy = False
         self._serve_buffered()
+
+    def _send_raw(self, data: bytes) -> None:
+        """Unsolicited frames back to the peer (Raft messages to an observer)."""
+        if self._transport is not None and not self._closed:
+            self._transport.write(data)
 
     def _write(self, output: Output) -> None:
         if output is None or self._transport is None or self._closed:

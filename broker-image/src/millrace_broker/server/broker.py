@@ -74,11 +74,17 @@ class Broker:
         return self.image.cluster_id
 
     def active_controller_id(self) -> int:
-        """The node id clients should treat as the controller (-1 while unknown)."""
+        """The node id clients should send controller requests to (-1 while unknown).
+
+        Clients can only reach brokers: when the active controller is a dedicated
+        controller, this broker names itself (it forwards), as Kafka's KRaft brokers do.
+        """
         if self.controller.is_active:
             return self.node_id
         active = self.controller.active_controller_id
-        return -1 if active is None else active
+        if active is None:
+            return -1
+        return active if active in self.image.brokers else self.node_id
 
     def should_forward(self, api_key: int, listener: str) -> int | None:
         """The active controller to forward this request to, or None to serve it here."""

@@ -42,7 +42,7 @@ class Dispatcher:
         broker: Broker,
         handlers: dict[int, Handler],
         *,
-        raw_handlers: dict[int, Callable[[bytes], None]] | None = None,
+        raw_handlers: dict[int, Callable[[bytes, Callable[[bytes], None]], None]] | None = None,
     ) -> None:
         self._broker = broker
         self._handlers = handlers
@@ -54,12 +54,17 @@ class Dispatcher:
         return [*self._handlers, API_VERSIONS_KEY]
 
     def dispatch(
-        self, frame: bytes, *, listener: str, client_host: str
+        self,
+        frame: bytes,
+        *,
+        listener: str,
+        client_host: str,
+        reply: Callable[[bytes], None] | None = None,
     ) -> Output | Awaitable[Output]:
         api_key, version, correlation_id = peek_api(frame)
         raw = self._raw.get(api_key)
         if raw is not None:
-            raw(frame)
+            raw(frame, reply or (lambda _data: None))
             return None
         schema = request_schema(api_key, version)
         if api_key == API_VERSIONS_KEY and (schema is None or not is_served(api_key, version)):

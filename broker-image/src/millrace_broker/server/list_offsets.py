@@ -4,6 +4,9 @@ Special timestamps as Kafka defines them: -1 latest (the high watermark; the las
 offset for read_committed), -2 earliest, -3 the record with the largest timestamp,
 -4 earliest local (no tiered storage here: same as earliest), -5 earliest pending upload
 (no tiered storage: answered as "none", offset -1).
+
+Only the leader answers (NOT_LEADER_OR_FOLLOWER), with Fetch's `current_leader_epoch`
+checks; see `_refusal`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from ..metadata.image import PartitionImage
 from .broker import Broker
 from .context import RequestContext
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
@@ -41,12 +45,13 @@ def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any) -> An
                 )
                 continue
             part = topic.partitions[p.partition_index]
-            if part.leader != broker.node_id:
+            refused = _refusal(broker, plog, part, p)
+            if refused is not None:
                 parts.append(
                     make(
                         part_cls,
                         partition_index=p.partition_index,
-                        error_code=ErrorCode.not_leader_or_follower,
+                        error_code=refused,
                         old_style_offsets=(),
                     )
                 )
@@ -66,6 +71,26 @@ def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any) -> An
             )
         topics.append(make(topic_cls, name=t.name, partitions=tuple(parts)))
     return make(cls, throttle_time=ZERO_THROTTLE, topics=tuple(topics))
+
+
+def _refusal(broker: Broker, plog: Any, part: PartitionImage, p: Any) -> ErrorCode | None:
+    """Why this node cannot answer for the partition now, as Kafka's error code: not the
+    leader; a stale (FENCED) or future (UNKNOWN) `current_leader_epoch`; or, for the latest
+    offset, a new leader whose high watermark has not yet reached its epoch's start
+    (OFFSET_NOT_AVAILABLE, KIP-207: its HW may still be below what the old leader
+    reported, and a client must not see the log end move backwards)."""
+    if part.leader != broker.node_id:
+        return ErrorCode.not_leader_or_follower
+    current = getattr(p, "current_leader_epoch", -1)
+    if 0 <= current < part.leader_epoch:
+        return ErrorCode.fenced_leader_epoch
+    if current > part.leader_epoch:
+        return ErrorCode.unknown_leader_epoch
+    if p.timestamp == LATEST:
+        state = broker.replication.leader_state(plog)
+        if state is not None and broker.high_watermark(plog) < state.epoch_start_offset:
+            return ErrorCode.offset_not_available
+    return None
 
 
 def _lookup(broker: Broker, plog: Any, timestamp: int) -> tuple[int, int]:

@@ -17,7 +17,6 @@ from pathlib import Path
 from ..config import BrokerConfig
 from ..kraft.bootstrap import build_kraft, uses_kraft
 from ..kraft.driver import RaftDriver
-from ..kraft.message_codec import decode_message
 from ..kraft.transport import RAFT_MESSAGE_KEY
 from ..metadata.controller import LocalController
 from ..metadata.journal import MetadataJournal
@@ -51,7 +50,7 @@ class RunningBroker:
         return [int(s.sockets[0].getsockname()[1]) for s in self.servers if s.sockets]
 
     async def close(self) -> None:
-        if self.driver is not None:
+        if self.driver is not None and self.broker.config.is_broker:
             # Controlled shutdown: leadership moves to other ISR members before we go.
             await controlled_shutdown(self.broker)
         for task in self.tasks:
@@ -153,25 +152,23 @@ async def start(config: BrokerConfig, *, cluster_id: str | None = None) -> Runni
         return RunningBroker(broker, dispatcher, servers, journal)
     broker, driver = build_kraft_broker(config, cluster_id=cluster_id)
 
-    def raft_message(frame: bytes) -> None:
-        source, message = decode_message(frame[10:])  # after the fixed header, no client id
-        driver.receive(source, message)
-
     controller_dispatcher = Dispatcher(
-        broker, CONTROLLER_HANDLERS, raw_handlers={RAFT_MESSAGE_KEY: raft_message}
+        broker, CONTROLLER_HANDLERS, raw_handlers={RAFT_MESSAGE_KEY: driver.receive_frame}
     )
     servers = await _listen(config, controller_dispatcher, controller_listeners=True)
     driver.start()
     await _wait_caught_up(broker, timeout_s=120)
+    tasks = []
+    if config.is_controller:
+        tasks.append(asyncio.create_task(fencing_loop(broker)))
+    if not config.is_broker:  # a dedicated controller: no partitions, no clients
+        return RunningBroker(broker, controller_dispatcher, servers, None, driver, tasks)
     broker.load_partitions()
     await register(broker)
     dispatcher = Dispatcher(broker, HANDLERS)
     servers += await _listen(config, dispatcher, controller_listeners=False)
     broker.replication.start(replica_connector(broker))  # replication (issue 4): fetchers, ISR
-    tasks = [
-        asyncio.create_task(heartbeat_loop(broker)),
-        asyncio.create_task(fencing_loop(broker)),
-    ]
+    tasks.append(asyncio.create_task(heartbeat_loop(broker)))
     return RunningBroker(broker, dispatcher, servers, None, driver, tasks)
 
 
