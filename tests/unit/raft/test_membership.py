@@ -17,8 +17,9 @@ from millrace_broker.raft.messages import (
     VoterChangeResponse,
 )
 from millrace_broker.raft.quorum_store import MemoryQuorumStore
+from millrace_broker.raft.records import Entry, LeaderChangeRecord, VotersRecord
 from millrace_broker.raft.state import Leader
-from millrace_broker.raft.voters import ReplicaKey, Voter
+from millrace_broker.raft.voters import ReplicaKey, Voter, VoterSet
 
 
 def settled(ids: list[int], voters: list[int]) -> tuple[Net, RaftNode]:
@@ -173,3 +174,19 @@ def test_voter_that_lost_its_disk_is_a_new_replica_until_swapped_in() -> None:
     net.advance(500)
     assert last_response(net).error == ErrorCode.NONE
     assert leader.voters.get(lost) == Voter(new_key) and fresh.is_voter
+
+
+def test_removed_replica_campaigns_until_its_removal_is_known_committed() -> None:
+    """Raft dissertation 4.2.2: until the change removing it commits, the quorum may
+    still need a removed replica (it may hold the only copy of the change)."""
+    log = MemoryLog()
+    log.append([
+        Entry(0, 1, LeaderChangeRecord(1)),
+        Entry(1, 1, VotersRecord(VoterSet.from_keys([key(1), key(2)]))),
+        Entry(2, 1, VotersRecord(VoterSet.from_keys([key(2)]))),
+    ])
+    node = RaftNode(config(1, [1, 2]), log=log, store=MemoryQuorumStore(),
+                    rng=random.Random(1), now_ms=0, bootstrap_voters=None)
+    assert not node.is_voter and node.can_campaign  # high watermark unknown (0)
+    node.high_watermark = 3  # the removal is committed
+    assert not node.can_campaign

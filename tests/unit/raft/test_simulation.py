@@ -59,6 +59,15 @@ def test_seed(seed: int) -> None:
     run_seed(seed)
 
 
+# seeds that once found bugs or wrong invariants, kept whatever MILLRACE_RAFT_SEEDS says
+REGRESSIONS = [22, 44, 81, 1563, 1725, 4126]
+
+
+@pytest.mark.parametrize("seed", REGRESSIONS)
+def test_regression_seed(seed: int) -> None:
+    run_seed(seed)
+
+
 def test_simulation_exercises_faults_and_features() -> None:
     """Guard against a vacuous simulation: over a few seeds every fault and feature the
     invariants are meant to cover actually happens."""
