@@ -57,7 +57,9 @@ def handle_list_offsets(broker: Broker, ctx: RequestContext, request: Any) -> An
                 )
                 continue
             epoch = part.leader_epoch
-            ts, offset = _lookup(broker, plog, p.timestamp)
+            ts, offset = _lookup(
+                broker, plog, p.timestamp, committed=getattr(request, "isolation_level", 0) == 1
+            )
             parts.append(
                 make(
                     part_cls,
@@ -93,9 +95,11 @@ def _refusal(broker: Broker, plog: Any, part: PartitionImage, p: Any) -> ErrorCo
     return None
 
 
-def _lookup(broker: Broker, plog: Any, timestamp: int) -> tuple[int, int]:
+def _lookup(broker: Broker, plog: Any, timestamp: int, *, committed: bool) -> tuple[int, int]:
     if timestamp == LATEST:
-        return -1, broker.high_watermark(plog)
+        hw = broker.high_watermark(plog)
+        # read_committed clients see the end as the last stable offset
+        return -1, (plog.last_stable_offset(hw) if committed else hw)
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return -1, plog.log_start_offset
     if timestamp == EARLIEST_PENDING_UPLOAD:
