@@ -117,12 +117,6 @@ def test_open_transaction_is_aborted_after_its_timeout(tmp_path: Path) -> None:
             producer.commit_transaction(10)
 
 
-@pytest.mark.xfail(
-    reason="Fetch does not yet report the last stable offset and aborted "
-    "transactions (server/fetch.py, storage): read_committed sees "
-    "aborted records",
-    strict=False,
-)
 def test_read_committed_skips_aborted_records(tmp_path: Path) -> None:
     with group_broker(tmp_path / "data") as b:
         create_topic_v7(b.port, "t", 1)

@@ -27,6 +27,7 @@ from kio.schema.errors import ErrorCode
 
 from ..metadata.image import PartitionImage
 from ..protocol.fetch_response import (
+    AbortedTransaction,
     Chunk,
     PartitionFetchResult,
     TopicFetchResult,
@@ -113,9 +114,13 @@ def _leadership_error(
     return None
 
 
+READ_COMMITTED = 1
+
+
 def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int]:
     image = broker.image
     replica_id = replica_id_of(request)
+    read_committed = getattr(request, "isolation_level", 0) == READ_COMMITTED
     budget = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
     total = 0
     results: list[TopicFetchResult] = []
@@ -159,12 +164,15 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
             if replica_id >= 0:
                 broker.replication.on_follower_fetch(plog, replica_id, p.fetch_offset)
             hw = broker.high_watermark(plog)
+            lso = plog.last_stable_offset(hw)
+            # read_committed consumers stop at the last stable offset (open transactions)
+            upper = None if replica_id >= 0 else (lso if read_committed else hw)
             limit = min(p.partition_max_bytes, budget - total)
             try:
                 read = plog.read(
                     p.fetch_offset,
                     max(limit, 0),
-                    max_offset=None if replica_id >= 0 else hw,
+                    max_offset=upper,
                     min_one_batch=total == 0,
                 )
             except StorageError as exc:
@@ -175,15 +183,21 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
                 )
                 continue
             total += len(read.records)
+            aborted = None
+            if read_committed and len(read.records):
+                aborted = [
+                    AbortedTransaction(pid, first)
+                    for pid, first in plog.aborted_transactions(p.fetch_offset, lso)
+                ]
             parts.append(
                 PartitionFetchResult(
                     p.partition,
                     ErrorCode.none,
                     high_watermark=hw,
-                    last_stable_offset=hw,
+                    last_stable_offset=lso,
                     log_start_offset=read.log_start_offset,
                     records=read.records,
-                    aborted_transactions=None,
+                    aborted_transactions=aborted,
                 )
             )
         results.append(

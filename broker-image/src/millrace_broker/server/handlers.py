@@ -11,7 +11,7 @@ from .configs import (
 from .describe_quorum import handle_describe_quorum
 from .dispatch import Handler
 from .fetch import handle_fetch
-from .group_handlers import GROUP_HANDLERS
+from .group_handlers import GROUP_HANDLERS, TRANSACTION_HANDLERS
 from .heartbeat import handle_broker_heartbeat
 from .list_offsets import handle_list_offsets
 from .metadata_api import handle_metadata
@@ -38,6 +38,7 @@ HANDLERS: dict[int, Handler] = {
     55: handle_describe_quorum,
     60: handle_describe_cluster,
     **GROUP_HANDLERS,
+    **TRANSACTION_HANDLERS,
 }
 
 # The controller listener also serves what only brokers send to the active controller.

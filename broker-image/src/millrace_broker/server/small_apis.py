@@ -63,18 +63,13 @@ def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: Any) -
 
 
 async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    """Idempotent producers get a fresh id; transactional ones go to the transaction
+    coordinator (server/transactions.py)."""
     cls = response_class(request)
     if request.transactional_id is not None:
-        # Transactions come with the transaction coordinator (consumer groups and
-        # transactions issue); until then say so with the coordinator error clients
-        # expect when none is available.
-        return make(
-            cls,
-            throttle_time=ZERO_THROTTLE,
-            error_code=ErrorCode.coordinator_not_available,
-            producer_id=-1,
-            producer_epoch=-1,
-        )
+        from .transactions import handle_init_producer_id_transactional
+
+        return await handle_init_producer_id_transactional(broker, ctx, request)
     return make(
         cls,
         throttle_time=ZERO_THROTTLE,
