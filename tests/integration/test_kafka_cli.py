@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+
 from kafkaref import kafka_cli
 from support_broker import BrokerProcess
 from support_clients import consume_n, unique_topic
@@ -193,7 +196,7 @@ def test_kafka_delete_records_advances_the_log_start(broker: BrokerProcess, tmp_
     )
     spec = tmp_path / "delete.json"
     spec.write_text(
-        '{"partitions": [{"topic": "%s", "partition": 0, "offset": 6}], "version": 1}' % topic
+        json.dumps({"partitions": [{"topic": topic, "partition": 0, "offset": 6}], "version": 1})
     )
     kafka_cli("kafka-delete-records", *bs, "--offset-json-file", str(spec), check=True)
     earliest = kafka_cli(

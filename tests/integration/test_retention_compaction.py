@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+
 from support_broker import BrokerProcess, running_broker
 from support_clients import consume_n, create_topic, unique_topic
 
@@ -114,7 +115,7 @@ def test_compaction_keeps_the_latest_value_per_key_and_drops_tombstones(
     produce_batches(bs, topic, [(b"k9", b"tail", 0)])  # rolls the segment holding the rest
 
     def compacted_view() -> dict[bytes, bytes | None]:
-        low, high = watermarks(bs, topic)
+        _low, high = watermarks(bs, topic)
         msgs = consume_n(bs, topic, 100, timeout=3)
         return {m.key(): m.value() for m in msgs} if len(msgs) < high else {}
 
