@@ -55,6 +55,7 @@ class LogModel(RuleBasedStateMachine):
         result = self.log.append_as_leader(raw, leader_epoch=0, now_ms=T0)
         assert not result.duplicate
         assert result.base_offset == self.end
+        self.seq_after.pop(result.base_offset, None)  # offsets are reused after truncation
         if idempotent:
             self.seq += n
             self.seq_after[result.base_offset] = self.seq

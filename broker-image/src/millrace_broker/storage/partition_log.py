@@ -60,6 +60,7 @@ from millrace_broker.storage.log_loader import (
 from millrace_broker.storage.producer_state import ProducerEntry, ProducerStateManager
 from millrace_broker.storage.records import recompress_batch
 from millrace_broker.storage.segment import FSYNC_POOL, LogSegment, fsync_and_close
+from millrace_broker.storage.txn_index import AbortedTxn, AbortedTxnIndex, aborted_in
 from millrace_broker.storage.validation import split_batches, validate_client_batches
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class PartitionLog:
         self.cleaning: compaction.CleaningPass | None = None
         self._recovery_point = read_offset(directory / RECOVERY_POINT_FILE, 0)
         self._synced_end = 0
+        self.aborted = AbortedTxnIndex(directory)
         self.epochs = LeaderEpochCache(None)  # replaced by open(); replication's epoch cache
         self._apply_config(config)
 
@@ -130,6 +132,7 @@ class PartitionLog:
         producers = ProducerStateManager(directory)
         replayed = rebuild_producer_state(producers, segments, end, log_start)
         self = cls(directory, config, segments, producers, log_start, now_ms=now_ms)
+        self.aborted.load(log_start=log_start, log_end=end)
         self.epochs = LeaderEpochCache.load(directory) or LeaderEpochCache.rebuild(
             directory,
             ((h.partition_leader_epoch, h.base_offset) for s in segments
@@ -240,7 +243,12 @@ class PartitionLog:
                 header.base_offset = base
                 header.partition_leader_epoch = leader_epoch
             headers.append(header)
-        self._write(buf, headers, now_ms)
+        aborts: list[AbortedTxn] = []
+        if not client:  # only coordinators write transaction markers
+            aborts = aborted_in(buf, [(p, h, b) for (p, h), b in zip(batches, bases,
+                                                                     strict=True)],
+                                self._open_transactions())
+        self._write_with_aborts(buf, headers, now_ms, aborts)
         self.epochs.assign(leader_epoch, bases[0])
         self.producers.apply_staged(staged, next_offset)
         return AppendResult(
@@ -272,11 +280,49 @@ class PartitionLog:
             self._roll(headers[0].base_offset, now_ms)
         elif headers[0].base_offset > self.log_end_offset:
             self._replace_empty_active(headers[0].base_offset, now_ms)
-        self._write(records, headers, now_ms)
+        aborts: list[AbortedTxn] = []
+        if any(h.is_control or h.is_transactional for h in headers):
+            aborts = aborted_in(records, [(p, h, h.base_offset) for p, h in batches],
+                                self._open_transactions())
+        self._write_with_aborts(records, headers, now_ms, aborts)
         for header in headers:
             self.epochs.assign(header.partition_leader_epoch, header.base_offset)
             self.producers.replay(header)
         return self.log_end_offset
+
+    def _open_transactions(self) -> dict[int, int]:
+        return {
+            pid: e.current_txn_first_offset
+            for pid, e in self.producers.entries.items()
+            if e.current_txn_first_offset is not None
+        }
+
+    def _write_with_aborts(
+        self,
+        buf: bytes | bytearray | memoryview,
+        headers: list[BatchHeader],
+        now_ms: int,
+        aborts: list[AbortedTxn],
+    ) -> None:
+        """Write, recording ABORT markers in the aborted-transaction index first (so a
+        crash can only leave an index entry without its marker, which ``load`` drops)."""
+        self.aborted.append(aborts)
+        try:
+            self._write(buf, headers, now_ms)
+        except StorageError:
+            self.aborted.discard(aborts)
+            raise
+
+    def last_stable_offset(self, high_watermark: int) -> int:
+        """The LSO read_committed consumers may read up to: the HW, or the first offset of
+        the oldest open transaction if that is lower."""
+        first = self.first_unstable_offset()
+        return high_watermark if first is None else min(first, high_watermark)
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound: int) -> list[tuple[int, int]]:
+        """(producer id, first offset) of aborted transactions a read_committed fetch of
+        [fetch_offset, upper_bound) must filter (FetchResponse.aborted_transactions)."""
+        return self.aborted.collect(fetch_offset, upper_bound)
 
     def _write(
         self, buf: bytes | bytearray | memoryview, headers: list[BatchHeader], now_ms: int
@@ -409,6 +455,7 @@ class PartitionLog:
         self.log_start_offset = offset
         write_offset(self.directory / LOG_START_OFFSET_FILE, offset)
         self.epochs.truncate_from_start(offset)
+        self.aborted.truncate_from_start(offset)
         self.producers.truncate_head(offset)
 
     def _delete_segments(self, victims: list[LogSegment], now_ms: int) -> int:
@@ -459,6 +506,7 @@ class PartitionLog:
         if self.log_start_offset > self.log_end_offset:
             self._set_log_start(self.log_end_offset)
         self.epochs.truncate_from_end(self.log_end_offset)
+        self.aborted.truncate_from_end(self.log_end_offset)
         self.producers.delete_snapshots_above(self.log_end_offset)
         rebuild_producer_state(self.producers, self.segments, self.log_end_offset,
                                self.log_start_offset)
