@@ -6,7 +6,8 @@
 #   ./test.sh -k produce      extra arguments go to pytest
 #
 # Needs Python >= 3.11, root or sudo for apt-get (kcat), Java 17 + Maven (Apache Kafka's
-# CLI tools are fetched as jars into ~/.cache/millrace).
+# CLI tools are fetched as jars into ~/.cache/millrace) and Go (helm and Kubernetes'
+# OpenAPI schema for the operator's chart tests come from Go modules, cached there too).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,6 +25,11 @@ fi
 
 say "fetching Apache Kafka's jars for the CLI tier (cached after the first run)"
 bash bench/fetch-kafka.sh >/dev/null
+
+say "building helm and fetching Kubernetes' OpenAPI schema for the operator tests (cached)"
+bash e2e/toolchain/build-go-tools.sh helm >/dev/null
+( export GOMODCACHE="$HOME/.cache/millrace/go/mod" GOFLAGS=-modcacherw GOTOOLCHAIN=local
+  cd /tmp && go mod download k8s.io/kubernetes@v1.34.4 )
 
 say "ruff"
 python3 -m ruff check broker-image/src operator/src tests bench
