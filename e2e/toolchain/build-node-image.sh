@@ -50,6 +50,10 @@ sed -e "s#__KINDNET_IMAGE__#$KINDNET_IMAGE#" "$E2E_DIR/images/node/default-cni.y
 sed -e "s#__STORAGE_PROVISIONER_IMAGE__#$STORAGE_PROVISIONER_IMAGE#; s#__STORAGE_HELPER_IMAGE__#$STORAGE_HELPER_IMAGE#" \
   "$E2E_DIR/images/node/default-storage.yaml" | docker exec -i "$c" sh -c 'cat > /kind/manifests/default-storage.yaml'
 docker exec "$c" sed -i "s#sandbox_image = .*#sandbox_image = \"registry.k8s.io/pause:$PAUSE_IMAGE_TAG\"#" /etc/containerd/config.toml
+# Lowering a process's oom_score_adj needs CAP_SYS_RESOURCE, which a node container may lack
+# (hosts whose capability bounding set drops it, rootless Docker): runc then fails every
+# pod sandbox ("can't get final child's PID from pipe: EOF"). Clamp as kind does rootless.
+docker exec "$c" sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml
 
 docker exec "$c" bash -c 'nohup containerd >/var/log/containerd-build.log 2>&1 &'
 for _ in $(seq 1 30); do docker exec "$c" ctr version >/dev/null 2>&1 && break; sleep 1; done
@@ -59,7 +63,7 @@ for i in "${images[@]}"; do
   docker save "$i" | docker exec -i "$c" ctr --namespace=k8s.io images import \
     --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests - >/dev/null
 done
-docker exec "$c" ctr --namespace=k8s.io images list -q | grep -v '^sha256:' | sort
+docker exec "$c" ctr --namespace=k8s.io images list -q | grep -v -e '^sha256:' -e '^import-' | sort
 docker exec "$c" pkill containerd || true
 sleep 2
 docker exec "$c" rm -rf /var/log/containerd-build.log /tmp/* || true

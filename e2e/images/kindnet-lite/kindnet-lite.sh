@@ -10,6 +10,10 @@ POD_SUBNET=${POD_SUBNET:-10.244.0.0/16}
 CNI_CONF=/etc/cni/net.d/10-kindnet.conflist
 INTERVAL=${RESYNC_SECONDS:-5}
 log() { echo "$(date -u +%FT%TZ) kindnet-lite: $*"; }
+# kind passes the API server's address: talk to it directly, before kube-proxy is up.
+if [[ -n ${CONTROL_PLANE_ENDPOINT:-} ]]; then
+  export KUBERNETES_SERVICE_HOST=${CONTROL_PLANE_ENDPOINT%:*} KUBERNETES_SERVICE_PORT=${CONTROL_PLANE_ENDPOINT##*:}
+fi
 
 write_cni_config() {  # $1 = this node's podCIDR
   local tmp="$CNI_CONF.tmp"
