@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
@@ -39,6 +40,7 @@ from ..replication.channel import AlterPartitionError, ControllerChannel
 from ..replication.partition_state import LeaderState
 from ..storage.checkpoint import read_offset, write_offset
 from ..storage.partition_log import PartitionLog
+from ..storage.segment import FSYNC_POOL
 from .replica_fetcher import ReplicaFetcher
 
 if TYPE_CHECKING:
@@ -230,20 +232,21 @@ class ReplicaManager:
         saved = read_offset(plog.directory / HIGH_WATERMARK_FILE, plog.log_start_offset)
         return min(max(saved, plog.log_start_offset), plog.log_end_offset)
 
-    def checkpoint_high_watermarks(self) -> None:
+    def checkpoint_high_watermarks(self, *, in_background: bool = False) -> None:
         """Write each hosted partition's HW where it changed (Kafka checkpoints every
         `replica.high.watermark.checkpoint.interval.ms`), so a restarted node neither
-        forgets what was committed nor shows consumers a smaller HW."""
+        forgets what was committed nor shows consumers a smaller HW. The periodic
+        checkpoint runs its fsyncs on the storage fsync thread, off the event loop."""
         for plog, key in list(self.keys.items()):
             if plog.closed:
                 continue
             hw = self.high_watermark(plog)
             if self._checkpointed.get(key) != hw:
-                try:
-                    write_offset(plog.directory / HIGH_WATERMARK_FILE, hw)
-                except OSError:
-                    log.exception("cannot checkpoint the high watermark of %s-%d", *key)
-                    continue
+                path = plog.directory / HIGH_WATERMARK_FILE
+                if in_background:
+                    FSYNC_POOL.submit(_write_checkpoint, path, hw, key)
+                else:
+                    _write_checkpoint(path, hw, key)
                 self._checkpointed[key] = hw
 
     def set_follower_hw(self, key: Key, high_watermark: int) -> None:
@@ -290,7 +293,7 @@ class ReplicaManager:
                 )
                 if now - self._last_checkpoint_ms >= interval:
                     self._last_checkpoint_ms = now
-                    self.checkpoint_high_watermarks()
+                    self.checkpoint_high_watermarks(in_background=True)
             except Exception:
                 log.exception("ISR check failed; will retry")
 
@@ -350,3 +353,10 @@ class ReplicaManager:
         if plog is not None:
             state.advance_high_watermark(plog.log_end_offset)
         self.broker.purgatory.notify(key)
+
+
+def _write_checkpoint(path: Path, hw: int, key: Key) -> None:
+    try:
+        write_offset(path, hw)
+    except OSError:
+        log.exception("cannot checkpoint the high watermark of %s-%d", *key)
