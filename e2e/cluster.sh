@@ -127,10 +127,12 @@ status() {
   kubectl --kubeconfig "$KUBECONFIG_OUT" get nodes -L topology.kubernetes.io/zone -o wide
 }
 
-# Project images: operator (root Dockerfile) and broker (broker-image/Dockerfile), built with
-# BASE_IMAGE set to a locally built Python base when offline, then loaded into the nodes.
-OPERATOR_IMAGE=${MILLRACE_OPERATOR_IMAGE:-millrace/operator:e2e}
-BROKER_IMAGE=${MILLRACE_BROKER_IMAGE:-millrace/broker:e2e}
+# Project images: operator (root Dockerfile) and broker (broker-image/Dockerfile). Their
+# builds download nothing: the wheels are built on the host first (dist/wheels), and when
+# offline BASE_IMAGE is a Python base made locally from Debian packages.
+PROJECT_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/pyproject.toml" | head -1)
+OPERATOR_IMAGE=${MILLRACE_OPERATOR_IMAGE:-millrace/operator:$PROJECT_VERSION}
+BROKER_IMAGE=${MILLRACE_BROKER_IMAGE:-millrace/broker:$PROJECT_VERSION}
 PY_BASE_IMAGE=local/python:3.11-bookworm
 TOOLBOX_IMAGE=millrace/e2e-toolbox:1
 BASE_ARGS=()
@@ -157,6 +159,7 @@ load_images() {
   python_base
   local args=("${BASE_ARGS[@]}")
   local built=()
+  run_step "build wheels (dist/wheels)" python3 -m pip wheel -q -w "$REPO/dist/wheels" "$REPO[operator]"
   if [[ -f $REPO/Dockerfile ]]; then
     run_step "build operator image" docker build "${args[@]}" -t "$OPERATOR_IMAGE" "$REPO"; built+=("$OPERATOR_IMAGE")
   else

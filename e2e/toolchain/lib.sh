@@ -16,7 +16,8 @@ die() { printf 'ERROR in step "%s": %s\n' "${CURRENT_STEP:-?}" "$*" >&2; exit 1;
 run_step() {
   local name=$1; shift
   CURRENT_STEP=$name
-  local log=$TOOLCHAIN/logs/${name// /_}.log
+  local safe=${name//[^A-Za-z0-9._-]/_}
+  local log=$TOOLCHAIN/logs/$safe.log
   step "$name (log: $log)"
   local t0=$SECONDS
   if ! "$@" >"$log" 2>&1; then
