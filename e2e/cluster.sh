@@ -180,5 +180,5 @@ case $cmd in
   load-images) load_images ;;
   load-toolbox) need_docker; load_toolbox ;;
   toolchain) need_docker; toolchain ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
