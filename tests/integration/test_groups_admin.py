@@ -4,7 +4,6 @@ on the group APIs (raw requests: the Kafka error code, and nothing corrupted).""
 from __future__ import annotations
 
 import datetime
-import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -91,7 +90,6 @@ def test_admin_list_describe_alter_delete(gbroker: BrokerProcess, tmp_path: Path
 
 
 @pytest.mark.kafka_cli
-@pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime")
 def test_kafka_consumer_groups_describe_shows_lag_and_deletes_offsets(
     gbroker: BrokerProcess,
 ) -> None:

@@ -3,7 +3,6 @@ assignment, failover after kill -9, broker restart, admin views."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 import uuid
@@ -119,7 +118,6 @@ def test_kip848_group_failover_restart_and_admin(tmp_path: Path) -> None:
 
 
 @pytest.mark.kafka_cli
-@pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime")
 @pytest.mark.parametrize("protocol", ["consumer", "classic"])
 def test_java_console_consumer_in_a_group(tmp_path: Path, protocol: str) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))

@@ -68,13 +68,21 @@ def group_broker(data_dir: Path, overrides: list[str] | None = None) -> Iterator
 def wait_for(
     predicate: Callable[[], Any], timeout: float, what: str, *, interval: float = 0.1
 ) -> Any:
+    """Poll until `predicate` is truthy. Errors it raises count as "not yet" (a broker
+    that just restarted may time out a request or two), and are reported at the end."""
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except Exception as exc:
+            last_error = exc
+            value = None
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    detail = f" (last error: {last_error!r})" if last_error else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
 
 
 # -- consumers in their own processes -------------------------------------------------------

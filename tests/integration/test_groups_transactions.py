@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -133,7 +132,6 @@ def test_read_committed_skips_aborted_records(tmp_path: Path) -> None:
 
 
 @pytest.mark.kafka_cli
-@pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime")
 def test_kafka_transactions_cli_lists_and_describes(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     from kafkaref import kafka_cli

@@ -9,7 +9,6 @@ same helpers (bench/kafkaref) later run against Millrace.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ from kafkaref import KafkaBroker, kafka_cli, kafka_home
 pytestmark = [
     pytest.mark.kafka_cli,
     pytest.mark.timeout(600),  # JVM start-ups are slow on a loaded 2-core machine
-    pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime (JDK 17+)"),
 ]
 
 
