@@ -8,6 +8,7 @@ Produce and Fetch responses, which have hand-written encoders beside this module
 from __future__ import annotations
 
 import io
+import struct
 from functools import cache
 from typing import Any
 
@@ -80,3 +81,17 @@ def encode_response(correlation_id: int, api_key: int, version: int, entity: Any
     return frame_response(
         correlation_id, encode_body(entity), header_v1=response_uses_header_v1(api_key, version)
     )
+
+
+BROKER_CLIENT_ID = b"millrace-broker"
+
+
+def encode_request(entity: Any, *, correlation_id: int = 0) -> bytes:
+    """A request frame (without the size prefix) for a kio request entity, as one broker
+    sends another: header v2 for flexible versions (v1 otherwise), client id
+    `millrace-broker`."""
+    header = struct.pack(
+        ">hhih", entity.__api_key__, entity.__version__, correlation_id, len(BROKER_CLIENT_ID)
+    )
+    header += BROKER_CLIENT_ID + (b"\x00" if entity.__flexible__ else b"")
+    return header + encode_body(entity)

@@ -9,8 +9,6 @@ other node it sends an AlterPartition v3 request to the active controller's list
 from __future__ import annotations
 
 import datetime
-import io
-import struct
 import uuid
 from typing import Any
 
@@ -23,9 +21,10 @@ from kio.schema.alter_partition.v3.request import (
 from kio.schema.alter_partition.v3.response import AlterPartitionResponse
 from kio.schema.errors import ErrorCode
 from kio.schema.types import BrokerId
-from kio.serial import entity_reader, entity_writer
+from kio.serial import entity_reader
 from kio.static.primitive import i32
 
+from ..protocol.codec import encode_request
 from ..replication.channel import AlterPartitionError, CommittedPartition
 from .alter_partition import LocalControllerChannel
 from .broker import Broker
@@ -80,10 +79,7 @@ class QuorumControllerChannel:
                 ),
             ),
         )
-        body = io.BytesIO()
-        entity_writer(AlterPartitionRequest)(body, request)
-        client = b"millrace-broker"
-        frame = struct.pack(">hhih", 56, 3, 0, len(client)) + client + b"\x00" + body.getvalue()
+        frame = encode_request(request)
         try:
             raw = await broker.forwarder.forward(active, frame)
         except ForwardingError as exc:

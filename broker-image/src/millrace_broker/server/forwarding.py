@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import io
 import struct
 
 from kio.schema.create_topics.v7.request import (
@@ -21,10 +20,10 @@ from kio.schema.create_topics.v7.request import (
     CreateTopicsRequest,
 )
 from kio.schema.types import TopicName
-from kio.serial import entity_writer
 from kio.static.primitive import i16, i32, i32Timedelta
 
 from ..metadata.controller import NewTopic
+from ..protocol.codec import encode_request
 
 FORWARDED_KEYS = frozenset({19, 20, 22, 33, 37, 44, 55})
 _SIZE = struct.Struct(">i")
@@ -98,8 +97,4 @@ def create_topics_frame(new: NewTopic) -> bytes:
         timeout=i32Timedelta.parse(datetime.timedelta(seconds=30)),
         validate_only=False,
     )
-    body = io.BytesIO()
-    entity_writer(CreateTopicsRequest)(body, request)
-    client = b"millrace-broker"
-    header = struct.pack(">hhih", 19, 7, 0, len(client)) + client + b"\x00"
-    return header + body.getvalue()
+    return encode_request(request)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import io
 import logging
-import struct
 import time
 from functools import partial
 from typing import Any
@@ -24,11 +22,12 @@ from kio.schema.broker_heartbeat.v1.request import BrokerHeartbeatRequest
 from kio.schema.broker_heartbeat.v1.response import BrokerHeartbeatResponse
 from kio.schema.errors import ErrorCode
 from kio.schema.types import BrokerId
-from kio.serial import entity_reader, entity_writer
+from kio.serial import entity_reader
 from kio.static.primitive import i64
 
 from ..kraft.fencing import HeartbeatTracker, leads_anything, plan_fence, plan_unfence
 from ..metadata.controller import ControllerError
+from ..protocol.codec import encode_request
 from .broker import Broker
 from .context import RequestContext
 from .kio_build import make, response_class
@@ -125,10 +124,7 @@ def _frame(broker: Broker, *, want_shut_down: bool) -> bytes:
         want_shut_down=want_shut_down,
         offline_log_dirs=(),
     )
-    body = io.BytesIO()
-    entity_writer(BrokerHeartbeatRequest)(body, request)
-    client = b"millrace-broker"
-    return struct.pack(">hhih", 63, 1, 0, len(client)) + client + b"\x00" + body.getvalue()
+    return encode_request(request)
 
 
 async def send_heartbeat(broker: Broker, *, want_shut_down: bool = False) -> tuple[bool, bool]:

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import io
 import logging
-import struct
 import uuid
 from typing import Any
 
 from kio.schema.broker_registration.v4.request import BrokerRegistrationRequest, Listener
 from kio.schema.errors import ErrorCode
 from kio.schema.types import BrokerId
-from kio.serial import entity_writer
 from kio.static.primitive import i16, i64, u16
 
 from ..metadata.controller import ControllerError
 from ..metadata.image import MetadataImage
 from ..metadata.records import MetadataRecord, RegisterBrokerRecord
+from ..protocol.codec import encode_request
 from .broker import Broker
 from .context import RequestContext
 from .kio_build import make, response_class
@@ -95,11 +93,7 @@ def registration_frame(broker: Broker) -> bytes:
         log_dirs=(),
         previous_broker_epoch=i64(-1),
     )
-    body = io.BytesIO()
-    entity_writer(BrokerRegistrationRequest)(body, request)
-    client = b"millrace-broker"
-    header = struct.pack(">hhih", 62, 4, 0, len(client)) + client + b"\x00"
-    return header + body.getvalue()
+    return encode_request(request)
 
 
 async def register(broker: Broker, *, timeout_s: float = 60.0) -> None:
