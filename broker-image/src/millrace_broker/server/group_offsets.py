@@ -27,11 +27,9 @@ def _partition_exists(broker: Broker) -> Any:
     return exists
 
 
-def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    cls = response_class(request)
-    topic_cls = nested(cls, "OffsetCommitResponseTopic")
-    part_cls = nested(cls, "OffsetCommitResponsePartition")
-    wanted = [
+def commit_partitions(request: Any) -> list[CommitPartition]:
+    """The partitions an OffsetCommit or TxnOffsetCommit request commits, in order."""
+    return [
         CommitPartition(
             t.name,
             p.partition_index,
@@ -42,6 +40,13 @@ def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> A
         for t in request.topics
         for p in t.partitions
     ]
+
+
+def handle_offset_commit(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    topic_cls = nested(cls, "OffsetCommitResponseTopic")
+    part_cls = nested(cls, "OffsetCommitResponsePartition")
+    wanted = commit_partitions(request)
     coordinator, error = ready_coordinator(broker, request.group_id)
     if coordinator is None:
         errors = [error] * len(wanted)

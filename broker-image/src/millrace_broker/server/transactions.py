@@ -20,7 +20,6 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..coordinator import offsets as group_offsets
-from ..coordinator.offsets import CommitPartition
 from ..coordinator.records import partition_for
 from ..coordinator.transaction import KAFKA_STATE_NAMES, MarkerJob, TxnConfig, TxnState
 from ..coordinator.txn_runtime import TransactionCoordinator
@@ -28,7 +27,7 @@ from ..storage.errors import StorageError
 from ..storage.records import Record, build_batch
 from .broker import Broker
 from .context import RequestContext
-from .group_offsets import _partition_exists
+from .group_offsets import _partition_exists, commit_partitions
 from .group_wiring import (
     OFFSETS_TOPIC,
     TRANSACTION_TOPIC,
@@ -377,17 +376,7 @@ def handle_txn_offset_commit(broker: Broker, ctx: RequestContext, request: Any) 
     cls = response_class(request)
     topic_cls = nested(cls, "TxnOffsetCommitResponseTopic")
     part_cls = nested(cls, "TxnOffsetCommitResponsePartition")
-    wanted = [
-        CommitPartition(
-            t.name,
-            p.partition_index,
-            p.committed_offset,
-            getattr(p, "committed_leader_epoch", -1),
-            p.committed_metadata,
-        )
-        for t in request.topics
-        for p in t.partitions
-    ]
+    wanted = commit_partitions(request)
     coordinator, error = ready_coordinator(broker, request.group_id)
     if coordinator is None:
         errors = [error] * len(wanted)
