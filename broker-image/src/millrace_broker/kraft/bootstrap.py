@@ -13,7 +13,7 @@ from ..raft.core import RaftNode
 from ..raft.quorum_store import FileQuorumStore
 from ..raft.voters import ReplicaKey, Voter, VoterSet
 from .controller import RaftController
-from .disk_log import DiskLog
+from .disk_log import DiskLog, metadata_log_directory
 from .driver import RaftDriver
 
 RAFT_DIR = "__millrace_raft"
@@ -34,7 +34,7 @@ def build_kraft(config: BrokerConfig, cluster_id: str) -> tuple[RaftController, 
         for node_id, hp in voters.items()
     )
     directory = Path(config.metadata_log_dir) / RAFT_DIR
-    log = DiskLog(directory / "log")
+    log = DiskLog(metadata_log_directory(Path(config.metadata_log_dir)))
     store = FileQuorumStore(directory)
     raft_config = RaftConfig(
         local=ReplicaKey(config.node_id),

@@ -30,6 +30,24 @@ from .message_codec import _from_json, _to_json
 
 _FRAME = struct.Struct(">II")
 LOG_FILE = "log"
+METADATA_PARTITION_DIR = "__cluster_metadata-0"  # Kafka's directory name for the log
+_LEGACY_DIR = ("__millrace_raft", "log")  # where releases before snapshots kept it
+
+
+def metadata_log_directory(metadata_log_dir: Path) -> Path:
+    """``<metadata.log.dir>/__cluster_metadata-0``, moving a log kept at the old place.
+
+    The move matters for safety, not tidiness: a voter that came back with an empty log
+    but its old vote could help elect a leader missing entries it had acknowledged.
+    """
+    new = metadata_log_dir / METADATA_PARTITION_DIR
+    old = metadata_log_dir.joinpath(*_LEGACY_DIR)
+    if old.is_dir() and not (new / LOG_FILE).exists():
+        new.mkdir(parents=True, exist_ok=True)
+        for item in old.iterdir():
+            item.replace(new / item.name)
+        old.rmdir()
+    return new
 
 
 class DiskLog(MemoryLog):
