@@ -37,6 +37,12 @@ class PartitionImage:
     leader: int
     leader_epoch: int
     partition_epoch: int
+    adding_replicas: tuple[int, ...] = ()  # a reassignment in progress (KIP-455)
+    removing_replicas: tuple[int, ...] = ()
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding_replicas or self.removing_replicas)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,8 @@ def replay(image: MetadataImage, record: MetadataRecord) -> MetadataImage:
                 record.leader,
                 record.leader_epoch,
                 record.partition_epoch,
+                record.adding_replicas,
+                record.removing_replicas,
             )
             partitions = {**topic.partitions, record.partition_id: part}
             return replace(
@@ -154,6 +162,12 @@ def _replay_partition_change(image: MetadataImage, record: PartitionChangeRecord
         part,
         replicas=part.replicas if record.replicas is None else record.replicas,
         isr=part.isr if record.isr is None else record.isr,
+        adding_replicas=(
+            part.adding_replicas if record.adding_replicas is None else record.adding_replicas
+        ),
+        removing_replicas=(
+            part.removing_replicas if record.removing_replicas is None else record.removing_replicas
+        ),
         leader=leader,
         leader_epoch=part.leader_epoch + (1 if leader != part.leader else 0),
         partition_epoch=part.partition_epoch + 1,

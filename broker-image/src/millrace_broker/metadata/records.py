@@ -34,6 +34,10 @@ class PartitionRecord:
     leader: int
     leader_epoch: int = 0
     partition_epoch: int = 0
+    # A reassignment in progress (KIP-455): `replicas` is the union of the old and the
+    # target set; these are the replicas being added / removed.
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
 
 
 NO_LEADER_CHANGE = -2  # PartitionChangeRecord.leader: keep the current leader
@@ -52,6 +56,8 @@ class PartitionChangeRecord:
     isr: tuple[int, ...] | None = None
     leader: int = NO_LEADER_CHANGE
     replicas: tuple[int, ...] | None = None
+    adding_replicas: tuple[int, ...] | None = None
+    removing_replicas: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +129,7 @@ _KINDS: dict[str, type[Any]] = {
         BrokerRegistrationChangeRecord,
     )
 }
-_TUPLE_FIELDS = {"replicas", "isr", "endpoints"}
+_TUPLE_FIELDS = {"replicas", "isr", "endpoints", "adding_replicas", "removing_replicas"}
 
 
 def encode_record(record: MetadataRecord) -> bytes:
