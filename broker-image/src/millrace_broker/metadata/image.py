@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from ..auth.scram import ScramCredential
 from .records import (
     BROKER_RESOURCE,
     NO_LEADER_CHANGE,
@@ -23,8 +24,11 @@ from .records import (
     ProducerIdsRecord,
     RegisterBrokerRecord,
     RemoveTopicRecord,
+    RemoveUserScramCredentialRecord,
     TopicRecord,
+    UserScramCredentialRecord,
 )
+from .scram_image import replay_scram
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -69,6 +73,8 @@ class MetadataImage:
     broker_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     brokers: Mapping[int, BrokerImage] = field(default_factory=dict)
     next_producer_id: int = 0
+    # user -> SCRAM mechanism type (1 SHA-256, 2 SHA-512) -> credential
+    scram_credentials: Mapping[str, Mapping[int, ScramCredential]] = field(default_factory=dict)
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         name = self.topic_names.get(topic_id)
@@ -145,6 +151,8 @@ def replay(image: MetadataImage, record: MetadataRecord) -> MetadataImage:
                 return image
             changed = replace(known, fenced=fenced)
             return replace(image, brokers={**image.brokers, broker_id: changed})
+        case UserScramCredentialRecord() | RemoveUserScramCredentialRecord():
+            return replace(image, scram_credentials=replay_scram(image.scram_credentials, record))
     raise TypeError(f"unknown metadata record {record!r}")
 
 

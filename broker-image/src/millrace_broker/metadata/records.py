@@ -105,6 +105,30 @@ class BrokerRegistrationChangeRecord:
     fenced: bool
 
 
+@dataclass(frozen=True, slots=True)
+class UserScramCredentialRecord:
+    """A user's SCRAM credential for one mechanism (Kafka's record of the same name):
+    never the password, only what the server needs to verify a proof. Bytes are hex."""
+
+    kind: ClassVar[str] = "UserScramCredentialRecord"
+    name: str
+    mechanism: int  # 1 SCRAM-SHA-256, 2 SCRAM-SHA-512
+    salt: str
+    stored_key: str
+    server_key: str
+    iterations: int
+
+    def __repr__(self) -> str:  # keep key material out of logs
+        return f"UserScramCredentialRecord(name={self.name!r}, mechanism={self.mechanism})"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveUserScramCredentialRecord:
+    kind: ClassVar[str] = "RemoveUserScramCredentialRecord"
+    name: str
+    mechanism: int
+
+
 MetadataRecord = (
     TopicRecord
     | PartitionRecord
@@ -114,6 +138,8 @@ MetadataRecord = (
     | ProducerIdsRecord
     | RegisterBrokerRecord
     | BrokerRegistrationChangeRecord
+    | UserScramCredentialRecord
+    | RemoveUserScramCredentialRecord
 )
 
 _KINDS: dict[str, type[Any]] = {
@@ -127,6 +153,8 @@ _KINDS: dict[str, type[Any]] = {
         ProducerIdsRecord,
         RegisterBrokerRecord,
         BrokerRegistrationChangeRecord,
+        UserScramCredentialRecord,
+        RemoveUserScramCredentialRecord,
     )
 }
 _TUPLE_FIELDS = {"replicas", "isr", "endpoints", "adding_replicas", "removing_replicas"}
