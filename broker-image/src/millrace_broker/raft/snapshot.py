@@ -11,12 +11,15 @@ most ``max_bytes`` of the encoded snapshot starting at ``position`` and the tota
 ``SnapshotDownload`` accepts chunks strictly in order, so duplicated or reordered
 responses cannot corrupt the assembled bytes.
 
-Encoding: one JSON header line (id, voters), then the raw state bytes.
+Encoding: one JSON header line (id, voters, the state's size and CRC-32), then the raw
+state bytes.  The checksum lets a reader tell a damaged or truncated snapshot file from a
+good one (and fall back to an older snapshot); headers written without it still decode.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 
 from millrace_broker.raft.records import OffsetAndEpoch
@@ -61,6 +64,8 @@ def encode_snapshot(snapshot: Snapshot) -> bytes:
         "end_offset": snapshot.snapshot_id.offset,
         "epoch": snapshot.snapshot_id.epoch,
         "voters": encode_voters(snapshot.voters),
+        "data_size": len(snapshot.data),
+        "data_crc32": zlib.crc32(snapshot.data),
     }
     return json.dumps(header, sort_keys=True).encode() + b"\n" + snapshot.data
 
@@ -70,6 +75,12 @@ def decode_snapshot(raw: bytes) -> Snapshot:
     if not sep:
         raise ValueError("snapshot has no header line")
     header = json.loads(header_bytes)
+    if not isinstance(header, dict):
+        raise ValueError("snapshot header is not an object")
+    if "data_size" in header and int(header["data_size"]) != len(data):
+        raise ValueError(f"snapshot holds {len(data)} bytes, its header says {header['data_size']}")
+    if "data_crc32" in header and int(header["data_crc32"]) != zlib.crc32(data):
+        raise ValueError("snapshot data does not match its checksum")
     snapshot_id = SnapshotId(int(header["end_offset"]), int(header["epoch"]))
     return Snapshot(snapshot_id, decode_voters(header["voters"]), data)
 
