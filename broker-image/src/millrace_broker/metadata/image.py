@@ -12,17 +12,21 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from ..auth.scram import ScramCredential
+from .acl_image import Acls, ClientQuotas, replay_acl, replay_client_quota
 from .records import (
     BROKER_RESOURCE,
     NO_LEADER_CHANGE,
     TOPIC_RESOURCE,
+    AccessControlEntryRecord,
     BrokerRegistrationChangeRecord,
+    ClientQuotaRecord,
     ConfigRecord,
     MetadataRecord,
     PartitionChangeRecord,
     PartitionRecord,
     ProducerIdsRecord,
     RegisterBrokerRecord,
+    RemoveAccessControlEntryRecord,
     RemoveTopicRecord,
     RemoveUserScramCredentialRecord,
     TopicRecord,
@@ -75,6 +79,8 @@ class MetadataImage:
     next_producer_id: int = 0
     # user -> SCRAM mechanism type (1 SHA-256, 2 SHA-512) -> credential
     scram_credentials: Mapping[str, Mapping[int, ScramCredential]] = field(default_factory=dict)
+    acls: Acls = field(default_factory=dict)  # ACL id -> ACL binding
+    client_quotas: ClientQuotas = field(default_factory=dict)  # entity -> quota -> value
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicImage | None:
         name = self.topic_names.get(topic_id)
@@ -153,6 +159,10 @@ def replay(image: MetadataImage, record: MetadataRecord) -> MetadataImage:
             return replace(image, brokers={**image.brokers, broker_id: changed})
         case UserScramCredentialRecord() | RemoveUserScramCredentialRecord():
             return replace(image, scram_credentials=replay_scram(image.scram_credentials, record))
+        case AccessControlEntryRecord() | RemoveAccessControlEntryRecord():
+            return replace(image, acls=replay_acl(image.acls, record))
+        case ClientQuotaRecord():
+            return replace(image, client_quotas=replay_client_quota(image.client_quotas, record))
     raise TypeError(f"unknown metadata record {record!r}")
 
 

@@ -129,6 +129,39 @@ class RemoveUserScramCredentialRecord:
     mechanism: int
 
 
+@dataclass(frozen=True, slots=True)
+class AccessControlEntryRecord:
+    """An ACL binding (Kafka's AccessControlEntryRecord); codes are Kafka's enum values."""
+
+    kind: ClassVar[str] = "AccessControlEntryRecord"
+    id: str
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission_type: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAccessControlEntryRecord:
+    kind: ClassVar[str] = "RemoveAccessControlEntryRecord"
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientQuotaRecord:
+    """A client quota set or removed (Kafka's ClientQuotaRecord). `entity` is a tuple of
+    (entity type, name) pairs: ("user", "alice"), ("client-id", None) is the default."""
+
+    kind: ClassVar[str] = "ClientQuotaRecord"
+    entity: tuple[tuple[str, str | None], ...]
+    key: str
+    value: float
+    remove: bool = False
+
+
 MetadataRecord = (
     TopicRecord
     | PartitionRecord
@@ -140,6 +173,9 @@ MetadataRecord = (
     | BrokerRegistrationChangeRecord
     | UserScramCredentialRecord
     | RemoveUserScramCredentialRecord
+    | AccessControlEntryRecord
+    | RemoveAccessControlEntryRecord
+    | ClientQuotaRecord
 )
 
 _KINDS: dict[str, type[Any]] = {
@@ -155,9 +191,19 @@ _KINDS: dict[str, type[Any]] = {
         BrokerRegistrationChangeRecord,
         UserScramCredentialRecord,
         RemoveUserScramCredentialRecord,
+        AccessControlEntryRecord,
+        RemoveAccessControlEntryRecord,
+        ClientQuotaRecord,
     )
 }
-_TUPLE_FIELDS = {"replicas", "isr", "endpoints", "adding_replicas", "removing_replicas"}
+_TUPLE_FIELDS = {
+    "replicas",
+    "isr",
+    "endpoints",
+    "adding_replicas",
+    "removing_replicas",
+    "entity",
+}
 
 
 def encode_record(record: MetadataRecord) -> bytes:
