@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +20,7 @@ from kio.schema.errors import ErrorCode
 
 from .image import MetadataImage, replay
 from .journal import MetadataJournal
+from .placement import BrokerSlot, PlacementError, place_replicas
 from .records import (
     BROKER_RESOURCE,
     TOPIC_RESOURCE,
@@ -89,37 +91,33 @@ def plan_create_topic(image: MetadataImage, topic: NewTopic) -> list[MetadataRec
             raise ControllerError(
                 ErrorCode.invalid_partitions, "Number of partitions must be larger than 0."
             )
-        if topic.replication_factor <= 0:
-            raise ControllerError(
-                ErrorCode.invalid_replication_factor,
-                "Replication factor must be larger than 0.",
-            )
-        if topic.replication_factor > len(broker_ids):
-            raise ControllerError(
-                ErrorCode.invalid_replication_factor,
-                f"Unable to replicate the partition {topic.replication_factor} time(s): "
-                f"The target replication factor of {topic.replication_factor} cannot be "
-                f"reached because only {len(broker_ids)} broker(s) are registered.",
-            )
-        assignments = place_replicas(broker_ids, 0, topic.num_partitions, topic.replication_factor)
+        assignments = _place(image, topic.name, 0, topic.num_partitions, topic.replication_factor)
     topic_id = str(uuid.uuid4())
     records: list[MetadataRecord] = [TopicRecord(topic.name, topic_id)]
     for partition, replicas in sorted(assignments.items()):
-        records.append(PartitionRecord(topic_id, partition, replicas, replicas, replicas[0]))
+        records.append(_new_partition(image, topic_id, partition, replicas))
     for key, value in sorted(topic.configs.items()):
         records.append(ConfigRecord(TOPIC_RESOURCE, topic.name, key, value))
     return records
 
 
-def place_replicas(
-    broker_ids: Sequence[int], first_partition: int, count: int, replication_factor: int
+def _place(
+    image: MetadataImage, topic: str, first_partition: int, count: int, replication_factor: int
 ) -> dict[int, tuple[int, ...]]:
-    """Round-robin placement starting at the partition index, so leaders spread evenly."""
-    n = len(broker_ids)
-    return {
-        p: tuple(broker_ids[(p + r) % n] for r in range(replication_factor))
-        for p in range(first_partition, first_partition + count)
-    }
+    """Rack-aware placement (metadata/placement.py) over the registered brokers, seeded by
+    the topic and first partition so that every controller plans the same assignment."""
+    slots = [BrokerSlot(b.broker_id, b.rack, b.fenced) for b in image.brokers.values()]
+    seed = zlib.crc32(f"{topic}:{first_partition}".encode())
+    try:
+        return place_replicas(
+            slots,
+            first_partition=first_partition,
+            count=count,
+            replication_factor=replication_factor,
+            seed=seed,
+        )
+    except PlacementError as exc:
+        raise ControllerError(ErrorCode.invalid_replication_factor, str(exc)) from exc
 
 
 def _check_assignment_brokers(
@@ -179,9 +177,24 @@ def plan_create_partitions(
         _check_assignment_brokers(assignments, broker_ids)
         new = {current + i: tuple(r) for i, r in enumerate(assignments)}
     else:
-        new = place_replicas(broker_ids, current, total - current, rf)
+        new = _place(image, name, current, total - current, rf)
     tid = str(topic.topic_id)
-    return [PartitionRecord(tid, p, r, r, r[0]) for p, r in sorted(new.items())]
+    return [_new_partition(image, tid, p, r) for p, r in sorted(new.items())]
+
+
+def _new_partition(
+    image: MetadataImage, topic_id: str, partition: int, replicas: tuple[int, ...]
+) -> PartitionRecord:
+    """A new partition's ISR is its unfenced replicas, led by the first of them (fenced
+    brokers may hold a replica, but cannot be in sync or lead until they return)."""
+    isr = tuple(r for r in replicas if r in image.brokers and not image.brokers[r].fenced)
+    if not isr:
+        raise ControllerError(
+            ErrorCode.invalid_replica_assignment,
+            f"All brokers specified in the manual partition assignment for partition "
+            f"{partition} are fenced or in controlled shutdown.",
+        )
+    return PartitionRecord(topic_id, partition, replicas, isr, isr[0])
 
 
 def plan_config_changes(
