@@ -7,6 +7,7 @@ from millrace_broker.metadata.acl_image import acl_and_quota_records, record_of
 from millrace_broker.metadata.image import MetadataImage, replay
 from millrace_broker.metadata.records import (
     ClientQuotaRecord,
+    MetadataRecord,
     RemoveAccessControlEntryRecord,
     decode_record,
     encode_record,
@@ -24,7 +25,7 @@ ACL = Acl(
 
 
 def test_records_round_trip_and_replay() -> None:
-    records = [
+    records: list[MetadataRecord] = [
         record_of(ACL),
         ClientQuotaRecord((("user", "alice"), ("client-id", None)), "producer_byte_rate", 1024.0),
         ClientQuotaRecord((("user", "alice"),), "consumer_byte_rate", 2048.0),
