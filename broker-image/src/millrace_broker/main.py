@@ -19,7 +19,6 @@ sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
 
 import argparse
 import asyncio
-import logging
 from pathlib import Path
 
 
@@ -45,8 +44,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="format empty log directories for this cluster id (like kafka-storage format -t);"
         " every node of a KRaft cluster must use the same one",
     )
+    quorum = parser.add_mutually_exclusive_group()
+    quorum.add_argument(
+        "--standalone",
+        action="store_true",
+        help="with --cluster-id, on empty storage: start a new dynamic quorum with this "
+        "controller as its only voter (like kafka-storage format --standalone)",
+    )
+    quorum.add_argument(
+        "--initial-controllers",
+        metavar="ID@HOST:PORT:DIRECTORY_ID,...",
+        help="with --cluster-id, on empty storage: the initial voters of a new dynamic quorum",
+    )
+    quorum.add_argument(
+        "--no-initial-controllers",
+        action="store_true",
+        help="with --cluster-id, on empty storage: join an existing dynamic quorum as an "
+        "observer, to be added with kafka-metadata-quorum add-controller",
+    )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text lines (default) or one JSON object per line with the request context",
+    )
+    parser.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 0.0.0.0:9404)",
     )
     return parser.parse_args(argv)
 
@@ -54,15 +82,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     # Imported here, after hypothesis is hidden, so that kio loads without it.
     from .config import ConfigError, load_broker_config
-    from .server.storage_format import StorageFormatError
+    from .observability.exposition import parse_address
+    from .observability.log_format import configure_logging
+    from .server.storage_format import StorageFormatError, plan_format_mode
     from .server.wiring import run
 
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, args.log_format)
+    try:
+        metrics_address = parse_address(args.metrics_address) if args.metrics_address else None
+    except ValueError as exc:
+        print(f"millrace-broker: --metrics-address: {exc}", file=sys.stderr)
+        return 2
     path = args.config_option or args.config
     try:
         config = load_broker_config(path, args.override)
@@ -73,7 +104,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"millrace-broker: configuration file {path} does not exist", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run(config, cluster_id=args.cluster_id))
+        format_mode = plan_format_mode(
+            config,
+            standalone=args.standalone,
+            initial_controllers=args.initial_controllers,
+            no_initial_controllers=args.no_initial_controllers,
+        )
+        asyncio.run(
+            run(
+                config,
+                cluster_id=args.cluster_id,
+                metrics_address=metrics_address,
+                format_mode=format_mode,
+            )
+        )
     except StorageFormatError as exc:
         print(f"millrace-broker: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..config import BrokerConfig, effective_log_config
 from ..metadata.controller import MetadataController, NewTopic, plan_create_topic
 from ..metadata.image import MetadataImage
+from ..observability.metrics import BrokerMetrics
 from ..replication.channel import ControllerChannel
 from ..storage.log_config import LogConfig
 from ..storage.log_manager import LogManager
@@ -55,6 +56,7 @@ class Broker:
         self.node_id: int = config.node_id
         self.clock_ms = clock_ms
         self.purgatory = FetchPurgatory()
+        self.metrics = BrokerMetrics()  # fed by the request path; served by wiring
         self._producer_ids: tuple[int, int] = (0, 0)  # next id, end of the reserved block
         self.forwarder: Forwarder | None = None
         self.controller_listener_names: frozenset[str] = frozenset(config.controller_listener_names)

@@ -10,11 +10,14 @@ the connection closes, as Kafka does; ApiVersions at an unknown version is the e
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..observability.log_format import request_context
 from ..protocol.api_versions import is_served
 from ..protocol.codec import decode_request, encode_response, request_schema
 from ..protocol.framing import (
@@ -60,7 +63,10 @@ class Dispatcher:
         listener: str,
         client_host: str,
         reply: Callable[[bytes], None] | None = None,
+        arrived: float | None = None,
     ) -> Output | Awaitable[Output]:
+        """Serve one frame; `arrived` (time.monotonic()) is when the connection had the
+        whole frame, so the time it waited behind earlier requests is measured too."""
         api_key, version, correlation_id = peek_api(frame)
         raw = self._raw.get(api_key)
         if raw is not None:
@@ -82,13 +88,23 @@ class Dispatcher:
         ctx = RequestContext(
             api_key, version, correlation_id, header.client_id, listener, client_host
         )
-        if api_key == API_VERSIONS_KEY:
-            result: Any = handle_api_versions(request, self.implemented)
-        else:
-            result = self._handlers[api_key](self._broker, ctx, request)
+        started = time.monotonic()
+        token = request_context.set(_log_context(ctx))
+        try:
+            if api_key == API_VERSIONS_KEY:
+                result: Any = handle_api_versions(request, self.implemented)
+            else:
+                result = self._handlers[api_key](self._broker, ctx, request)
+        except BaseException:
+            self._record(ctx, started, arrived, failed=True)
+            raise
+        finally:
+            request_context.reset(token)
         if inspect.isawaitable(result):
-            return self._finish_later(ctx, result)
-        return self._to_output(ctx, result)
+            return self._finish_later(ctx, result, started, arrived)
+        output = self._to_output(ctx, result)
+        self._record(ctx, started, arrived)
+        return output
 
     async def _forward(self, controller_id: int, frame: bytes) -> Output:
         assert self._broker.forwarder is not None
@@ -98,11 +114,47 @@ class Dispatcher:
             # Closing makes the client retry, by then against the new active controller.
             raise MalformedRequest(f"cannot forward to the active controller: {exc}") from exc
 
-    async def _finish_later(self, ctx: RequestContext, pending: Awaitable[Any]) -> Output:
-        return self._to_output(ctx, await pending)
+    async def _finish_later(
+        self, ctx: RequestContext, pending: Awaitable[Any], started: float, arrived: float | None
+    ) -> Output:
+        request_context.set(_log_context(ctx))  # this task's own context: no reset needed
+        try:
+            output = self._to_output(ctx, await pending)
+        except asyncio.CancelledError:  # the client went away while the request waited
+            raise
+        except BaseException:
+            self._record(ctx, started, arrived, failed=True)
+            raise
+        self._record(ctx, started, arrived)
+        return output
+
+    def _record(
+        self, ctx: RequestContext, started: float, arrived: float | None, *, failed: bool = False
+    ) -> None:
+        now = time.monotonic()
+        begin = started if arrived is None else min(arrived, started)
+        self._broker.metrics.request_done(
+            ctx.api_key,
+            ctx.listener,
+            total_s=now - begin,
+            queue_s=started - begin,
+            failed=failed,
+        )
 
     @staticmethod
     def _to_output(ctx: RequestContext, result: Any) -> Output:
         if result is None or isinstance(result, bytes | list):
             return result
         return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, result)
+
+
+def _log_context(ctx: RequestContext) -> dict[str, Any]:
+    return {
+        "api_key": ctx.api_key,
+        "api_version": ctx.api_version,
+        "correlation_id": ctx.correlation_id,
+        "client_id": ctx.client_id,
+        "listener": ctx.listener,
+        "client_host": ctx.client_host,
+        "principal": ctx.principal,
+    }

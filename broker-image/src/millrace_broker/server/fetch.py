@@ -42,7 +42,7 @@ def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> list[Chun
     topics, total = _read_all(broker, request)
     max_wait_ms = request.max_wait.total_seconds() * 1000
     if total >= request.min_bytes or max_wait_ms <= 0 or _has_error(topics):
-        return _encode(ctx, topics)
+        return _respond(broker, ctx, request, topics)
     return _long_poll(broker, ctx, request, max_wait_ms)
 
 
@@ -59,12 +59,20 @@ async def _long_poll(
             break
         topics, total = _read_all(broker, request)
         if total >= request.min_bytes or _has_error(topics):
-            return _encode(ctx, topics)
+            return _respond(broker, ctx, request, topics)
     topics, _ = _read_all(broker, request)
-    return _encode(ctx, topics)
+    return _respond(broker, ctx, request, topics)
 
 
-def _encode(ctx: RequestContext, topics: list[TopicFetchResult]) -> list[Chunk]:
+def _respond(
+    broker: Broker, ctx: RequestContext, request: Any, topics: list[TopicFetchResult]
+) -> list[Chunk]:
+    follower = replica_id_of(request) >= 0
+    for topic in topics:
+        size = 0
+        for part in topic.partitions:
+            size += len(part.records or b"")
+        broker.metrics.fetched(topic.name, size, follower=follower)
     return encode_fetch_response(ctx.correlation_id, ctx.api_version, topics)
 
 

@@ -90,6 +90,11 @@ def group_config(broker: Broker) -> GroupConfig:
     )
 
 
+def loaded_coordinator(broker: Broker) -> GroupCoordinator | None:
+    """The broker's group coordinator if one was installed; never creates one."""
+    return _COORDINATORS.get(broker)
+
+
 def install_group_coordinator(broker: Broker) -> GroupCoordinator:
     """Create (once) the coordinator of this broker; load it if `__consumer_offsets` exists."""
     existing = _COORDINATORS.get(broker)

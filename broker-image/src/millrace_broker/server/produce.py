@@ -118,6 +118,9 @@ def handle_produce(
             )
             if not appended.duplicate:
                 broker.purgatory.notify((topic.name, pdata.index))
+                broker.metrics.produced(
+                    topic.name, len(pdata.records), appended.last_offset - appended.base_offset + 1
+                )
             if acks == -1 and broker.high_watermark(plog) <= appended.last_offset:
                 pending.append(
                     (

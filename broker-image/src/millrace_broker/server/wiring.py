@@ -22,6 +22,10 @@ from ..metadata.controller import LocalController
 from ..metadata.journal import MetadataJournal
 from ..network.broker_client import BrokerConnection, open_broker_connection
 from ..network.connection import make_protocol_factory
+from ..observability.exposition import MetricsEndpoint, serve_metrics
+from ..observability.metrics import isr_change_counter
+from ..observability.state_metrics import BrokerStateCollector
+from ..raft.format import FormatMode
 from ..storage.log_manager import LogManager
 from .alter_partition_rpc import QuorumControllerChannel
 from .broker import Broker, Endpoint
@@ -31,7 +35,7 @@ from .handlers import CONTROLLER_HANDLERS, HANDLERS
 from .heartbeat import controlled_shutdown, fencing_loop, heartbeat_loop
 from .registration import _plan_registration, register, registration_record
 from .replica_manager import Connect
-from .storage_format import StorageFormatError, ensure_formatted, read_meta
+from .storage_format import ensure_formatted, format_for_kraft
 
 log = logging.getLogger(__name__)
 METADATA_DIR = "__millrace_metadata"
@@ -95,20 +99,12 @@ def build_broker(
 
 
 def build_kraft_broker(
-    config: BrokerConfig, *, cluster_id: str | None
+    config: BrokerConfig, *, cluster_id: str | None, format_mode: FormatMode | None = None
 ) -> tuple[Broker, RaftDriver]:
     """A node of a multi-voter KRaft quorum: metadata from the Raft log."""
     log_dirs = [Path(d) for d in config.log_dirs]
-    formatted = {d: read_meta(d) for d in log_dirs}
-    alone = set(config.controller_quorum_voters) <= {config.node_id}
-    if cluster_id is None and not any(formatted.values()) and not alone:
-        raise StorageFormatError(
-            "a node of a multi-voter KRaft quorum needs formatted storage: start every node "
-            "once with the same "
-            "--cluster-id <id> (like kafka-storage format -t <id>)"
-        )
-    cluster = ensure_formatted(log_dirs, node_id=config.node_id, cluster_id=cluster_id)
-    controller, driver = build_kraft(config, cluster)
+    cluster, directory_id = format_for_kraft(config, cluster_id=cluster_id, mode=format_mode)
+    controller, driver = build_kraft(config, cluster, directory_id=directory_id)
     channel = QuorumControllerChannel()
     broker = Broker(
         config=config,
@@ -118,9 +114,7 @@ def build_kraft_broker(
         controller_channel=channel,
     )
     channel.broker = broker
-    broker.forwarder = Forwarder(
-        {node: (hp.host, hp.port) for node, hp in config.controller_quorum_voters.items()}
-    )
+    broker.forwarder = Forwarder(driver.address_of)  # the current voters' endpoints
     return broker, driver
 
 
@@ -143,14 +137,16 @@ async def _listen(
     return servers
 
 
-async def start(config: BrokerConfig, *, cluster_id: str | None = None) -> RunningBroker:
+async def start(
+    config: BrokerConfig, *, cluster_id: str | None = None, format_mode: FormatMode | None = None
+) -> RunningBroker:
     if not uses_kraft(config):
         broker, journal = build_broker(config, cluster_id=cluster_id)
         dispatcher = Dispatcher(broker, HANDLERS)
         servers = await _listen(config, dispatcher, controller_listeners=False)
         broker.replication.start(replica_connector(broker))  # replication (issue 4): fetchers, ISR
         return RunningBroker(broker, dispatcher, servers, journal)
-    broker, driver = build_kraft_broker(config, cluster_id=cluster_id)
+    broker, driver = build_kraft_broker(config, cluster_id=cluster_id, format_mode=format_mode)
 
     controller_dispatcher = Dispatcher(
         broker, CONTROLLER_HANDLERS, raw_handlers={RAFT_MESSAGE_KEY: driver.receive_frame}
@@ -219,10 +215,23 @@ async def maintenance_loop(broker: Broker) -> None:
             log.exception("log maintenance failed; will retry")
 
 
-async def run(config: BrokerConfig, *, cluster_id: str | None = None) -> None:
+def start_metrics(broker: Broker, address: tuple[str, int]) -> MetricsEndpoint:
+    """Serve this broker's Prometheus metrics (GET http://host:port/metrics)."""
+    broker.controller.subscribe(isr_change_counter(broker.metrics, broker.node_id))
+    return serve_metrics(broker.metrics, BrokerStateCollector(broker), address)
+
+
+async def run(
+    config: BrokerConfig,
+    *,
+    cluster_id: str | None = None,
+    metrics_address: tuple[str, int] | None = None,
+    format_mode: FormatMode | None = None,
+) -> None:
     for key in config.ignored_settings():
         log.warning("%s is accepted for compatibility but has no effect in Millrace", key)
-    running = await start(config, cluster_id=cluster_id)
+    running = await start(config, cluster_id=cluster_id, format_mode=format_mode)
+    endpoint = None if metrics_address is None else start_metrics(running.broker, metrics_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -239,4 +248,6 @@ async def run(config: BrokerConfig, *, cluster_id: str | None = None) -> None:
     log.info("shutting down")
     maintenance.cancel()
     await running.close()
+    if endpoint is not None:
+        endpoint.close()
     log.info("shutdown complete")
