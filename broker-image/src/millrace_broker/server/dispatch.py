@@ -64,6 +64,7 @@ class Dispatcher:
         client_host: str,
         reply: Callable[[bytes], None] | None = None,
         arrived: float | None = None,
+        principal: str = "User:ANONYMOUS",
     ) -> Output | Awaitable[Output]:
         """Serve one frame; `arrived` (time.monotonic()) is when the connection had the
         whole frame, so the time it waited behind earlier requests is measured too."""
@@ -86,7 +87,7 @@ class Dispatcher:
         request = decode_request(schema, frame, header.size)
         check_structure(request)
         ctx = RequestContext(
-            api_key, version, correlation_id, header.client_id, listener, client_host
+            api_key, version, correlation_id, header.client_id, listener, client_host, principal
         )
         started = time.monotonic()
         token = request_context.set(_log_context(ctx))
