@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from millrace_broker.config._authorizer_table import AUTHORIZER_KEYS
 from millrace_broker.config._broker_table import BROKER_KEYS, DYNAMIC_ONLY_KEYS
 from millrace_broker.config._topic_table import TOPIC_KEYS
 from millrace_broker.config.definitions import ConfigKey, key_table, suggest
@@ -20,6 +21,7 @@ from millrace_broker.config.errors import ConfigError
 BROKER: Final = key_table(BROKER_KEYS)
 DYNAMIC_ONLY: Final = key_table(DYNAMIC_ONLY_KEYS)
 TOPIC: Final = key_table(TOPIC_KEYS)
+AUTHORIZER: Final = key_table(AUTHORIZER_KEYS)
 
 # Settings Kafka defines that a single asyncio process has no use for, or features not
 # built yet. They are accepted (and described) so existing property files keep working.
@@ -66,7 +68,7 @@ def listener_base_name(name: str) -> str | None:
 
 def broker_key(name: str, *, dynamic: bool = False) -> ConfigKey:
     """The key definition for a broker property name; unknown names raise `ConfigError`."""
-    key = BROKER.get(name)
+    key = BROKER.get(name) or AUTHORIZER.get(name)
     if key is None and dynamic:
         key = DYNAMIC_ONLY.get(name)
     if key is None:
