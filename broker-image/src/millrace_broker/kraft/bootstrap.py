@@ -1,5 +1,21 @@
 """Assemble a node's KRaft side from its configuration: Raft log, quorum state, core,
-driver and quorum controller (static voters from `controller.quorum.voters`)."""
+driver and quorum controller.
+
+Two ways to name the quorum, as in Kafka:
+
+- static `controller.quorum.voters` (`id@host:port,...`): the voter set is the
+  configuration, identical on every node, and never changes (kraft.version 0);
+- dynamic `controller.quorum.bootstrap.servers` (`host:port,...`, KIP-853): the voter set
+  lives in the metadata log. A controller formatted with `--standalone` or
+  `--initial-controllers` starts from the bootstrap checkpoint that formatting wrote;
+  everyone else (`--no-initial-controllers`, brokers) starts as an observer with no
+  voter set, asks the bootstrap servers who leads, and learns the voters by replicating
+  the log. AddRaftVoter / RemoveRaftVoter change the set at runtime.
+
+Every replica is identified by its node id and the directory id of its metadata log
+directory (meta.properties), which is what DescribeQuorum reports and what
+`kafka-metadata-quorum remove-controller --controller-directory-id` names.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +26,13 @@ from pathlib import Path
 from ..config import BrokerConfig
 from ..raft.config import RaftConfig
 from ..raft.core import RaftNode
+from ..raft.format import read_bootstrap_voters
 from ..raft.quorum_store import FileQuorumStore
 from ..raft.voters import ReplicaKey, Voter, VoterSet
 from .controller import RaftController
-from .disk_log import DiskLog, metadata_log_directory
+from .disk_log import DiskLog
 from .driver import RaftDriver
+from .transport import PeerDirectory, bootstrap_ids
 
 RAFT_DIR = "__millrace_raft"
 
@@ -27,36 +45,65 @@ def uses_kraft(config: BrokerConfig) -> bool:
     return os.environ.get("MILLRACE_METADATA") != "journal"
 
 
-def build_kraft(config: BrokerConfig, cluster_id: str) -> tuple[RaftController, RaftDriver]:
-    voters = config.controller_quorum_voters
-    voter_set = VoterSet.of(
-        Voter(ReplicaKey(node_id), (("CONTROLLER", f"{hp.host}:{hp.port}"),))
-        for node_id, hp in voters.items()
+def controller_listener_name(config: BrokerConfig) -> str:
+    names = config.controller_listener_names
+    return names[0] if names else "CONTROLLER"
+
+
+def static_voter_set(config: BrokerConfig) -> VoterSet:
+    """`controller.quorum.voters` as a voter set without directory ids (any directory id
+    matches, as in Kafka's static quorums)."""
+    listener = controller_listener_name(config)
+    return VoterSet.of(
+        Voter(ReplicaKey(node_id), ((listener, f"{hp.host}:{hp.port}"),))
+        for node_id, hp in config.controller_quorum_voters.items()
     )
-    directory = Path(config.metadata_log_dir) / RAFT_DIR
-    log = DiskLog(metadata_log_directory(Path(config.metadata_log_dir)))
+
+
+def is_dynamic_quorum(config: BrokerConfig) -> bool:
+    return not config.controller_quorum_voters
+
+
+def build_kraft(
+    config: BrokerConfig, cluster_id: str, *, directory_id: str = ""
+) -> tuple[RaftController, RaftDriver]:
+    metadata_dir = Path(config.metadata_log_dir)
+    bootstrap: dict[int, tuple[str, int]] = {}
+    if is_dynamic_quorum(config):
+        # None: an observer until a VotersRecord naming it is replicated
+        voter_set = read_bootstrap_voters(metadata_dir)
+        bootstrap = bootstrap_ids(
+            [(hp.host, hp.port) for hp in config.controller_quorum_bootstrap_servers]
+        )
+        discovery = tuple(sorted(bootstrap, reverse=True))
+    else:
+        voter_set = static_voter_set(config)
+        # observers (broker-only nodes) discover the leader by fetching from the voters
+        discovery = tuple(sorted(voter_set.ids))
+    directory = metadata_dir / RAFT_DIR
+    log = DiskLog(directory / "log")
     store = FileQuorumStore(directory)
     raft_config = RaftConfig(
-        local=ReplicaKey(config.node_id),
+        local=ReplicaKey(config.node_id, directory_id),
         cluster_id=cluster_id,
-        # observers (broker-only nodes) discover the leader by fetching from the voters
-        bootstrap_servers=tuple(sorted(voters)),
+        bootstrap_servers=discovery,
     )
-    now = int(time.monotonic() * 1000)
     node = RaftNode(
         raft_config,
         log=log,
         store=store,
         rng=random.Random(),
-        now_ms=now,
+        now_ms=int(time.monotonic() * 1000),
         bootstrap_voters=voter_set,
     )
     controller = RaftController(cluster_id)
-
-    def peer_address(node_id: int) -> tuple[str, int] | None:
-        hp = voters.get(node_id)
-        return None if hp is None else (hp.host, hp.port)
-
-    driver = RaftDriver(node, peer_address=peer_address, on_commit=controller.on_commit)
+    peers = PeerDirectory(
+        voters=lambda: node.voters,
+        listener_names=config.controller_listener_names,
+        bootstrap=bootstrap,
+    )
+    driver = RaftDriver(
+        node, peer_address=peers, on_commit=controller.on_commit, learn_peer=peers.learn
+    )
     controller.attach(driver)
     return controller, driver

@@ -18,8 +18,15 @@ from functools import partial
 
 from ..raft.core import Committed, RaftNode
 from ..raft.errors import ErrorCode
-from ..raft.messages import Inbound, Message, Outbound
-from .transport import PeerLink, ReplyChannels, decode_frame, raft_frame
+from ..raft.messages import AdminRequest, Inbound, Message, Outbound
+from .transport import (
+    LOCAL_CALLER,
+    LocalCalls,
+    PeerLink,
+    ReplyChannels,
+    decode_frame,
+    raft_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +45,12 @@ class RaftDriver:
         peer_address: Callable[[int], tuple[str, int] | None],
         on_commit: Callable[[list[Committed]], None],
         clock_ms: Callable[[], int] = lambda: int(time.monotonic() * 1000),
+        learn_peer: Callable[[int, int], None] | None = None,
     ) -> None:
         self.node = node
         self._peer_address = peer_address
+        self._learn_peer = learn_peer  # (node id, bootstrap id it answered on)
+        self.calls = LocalCalls()
         self._on_commit = on_commit
         self._clock_ms = clock_ms
         self._links: dict[int, PeerLink] = {}
@@ -88,20 +98,36 @@ class RaftDriver:
 
     def _send(self, outbound: list[Outbound]) -> None:
         for out in outbound:
+            if out.destination == LOCAL_CALLER:
+                self.calls.resolve(out.message)
+                continue
             if out.destination == self.node.key.id:
                 self.receive(out.destination, out.message)
                 continue
             frame = raft_frame(self.node.key.id, out.message)
-            if self._peer_address(out.destination) is None:
-                # An observer without a controller listener: answer on its connection.
-                self.replies.send(out.destination, frame)
-                continue
-            link = self._links.get(out.destination)
-            if link is None:
-                link = self._links[out.destination] = PeerLink(
-                    out.destination, partial(self._peer_address, out.destination), self.receive
-                )
-            link.send(frame)
+            if self._peer_address(out.destination) is not None:
+                self._link(out.destination).send(frame)
+            elif not self.replies.send(out.destination, frame):
+                # A peer we cannot address and that never wrote to us: a leader an
+                # observer has only heard of. Ask every bootstrap server; the others
+                # answer with errors the core ignores (they are not the leader).
+                for via in self.node.config.bootstrap_servers:
+                    if via < 0:
+                        self._link(via).send(frame)
+            # (otherwise: an observer without a controller listener, answered above on
+            # the connection it opened)
+
+    def _link(self, destination: int) -> PeerLink:
+        link = self._links.get(destination)
+        if link is None:
+            learn = self._learn_peer if destination < 0 else None
+            link = self._links[destination] = PeerLink(
+                destination,
+                partial(self._peer_address, destination),
+                self.receive,
+                on_source=(lambda source: learn(source, destination)) if learn else None,
+            )
+        return link
 
     def _after_step(self) -> None:
         committed = self.node.poll_committed()
@@ -124,6 +150,19 @@ class RaftDriver:
             self._last_leader = leader
             for listener in self.leader_listeners:
                 listener(leader)
+
+    def address_of(self, node_id: int) -> tuple[str, int] | None:
+        """Where controller `node_id` listens, as far as this node knows."""
+        return self._peer_address(node_id)
+
+    async def call(self, build: Callable[[int], AdminRequest], *, timeout_s: float) -> Message:
+        """Put an admin request (built from a request id) into the core; its response."""
+        request_id, fut = self.calls.open()
+        self.receive(LOCAL_CALLER, build(request_id))
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        finally:
+            self.calls.forget(request_id)
 
     async def propose(self, payloads: Sequence[bytes], *, timeout_s: float = 15.0) -> int:
         """Append as leader and wait until committed and applied; returns the last offset."""

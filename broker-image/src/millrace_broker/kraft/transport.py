@@ -11,17 +11,30 @@ A node sends to a peer over one outbound connection to that peer's controller li
 — a broker-only node, a Raft observer — is answered on the connection it opened
 (`ReplyChannels`): the voters remember, per source node id, the connection its messages
 arrived on.
+
+Who listens where (`PeerDirectory`): voters at the controller endpoint the current voter
+set names for them (static `controller.quorum.voters` or a VotersRecord, KIP-853);
+`controller.quorum.bootstrap.servers` entries under the negative ids -2, -3, ... (as
+Kafka numbers them) until we know who answers there. A node first heard on a bootstrap
+connection is reachable at that address: that is how an observer started with
+`--no-initial-controllers` reaches the leader before it has replicated the voter set.
+
+Admin requests from this process (AddRaftVoter & co. served on the Kafka wire, see
+server/raft_voters.py) enter the core from `LOCAL_CALLER`; `LocalCalls` pairs the core's
+responses with the awaiting handlers by request id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import struct
 from collections.abc import Callable
 
 from ..raft.messages import Message
+from ..raft.voters import VoterSet
 from .message_codec import decode_message, encode_message
 
 log = logging.getLogger(__name__)
@@ -29,6 +42,9 @@ RAFT_MESSAGE_KEY = 32000
 HEADER_SIZE = 10  # api key, version, correlation id, null client id
 _QUEUE_LIMIT = 1000
 _SIZE = struct.Struct(">i")
+# The source id of admin requests made by this process itself (never a node id, and not
+# in the bootstrap range -2, -3, ...).
+LOCAL_CALLER = -1_000_000
 
 Deliver = Callable[[int, Message], None]
 
@@ -61,16 +77,83 @@ class ReplyChannels:
         return True
 
 
+def bootstrap_ids(addresses: list[tuple[str, int]]) -> dict[int, tuple[str, int]]:
+    """Kafka's ids for `controller.quorum.bootstrap.servers` entries: -2, -3, ..."""
+    return {-(i + 2): address for i, address in enumerate(addresses)}
+
+
+class PeerDirectory:
+    """The address of each Raft peer (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        voters: Callable[[], VoterSet],
+        listener_names: list[str],
+        bootstrap: dict[int, tuple[str, int]] | None = None,
+    ) -> None:
+        self._voters = voters
+        self._listener_names = listener_names
+        self._bootstrap = dict(bootstrap or {})
+        self._learned: dict[int, tuple[str, int]] = {}
+
+    def __call__(self, node_id: int) -> tuple[str, int] | None:
+        if node_id < 0:
+            return self._bootstrap.get(node_id)
+        voter = self._voters().get(node_id)
+        if voter is not None and voter.endpoints:
+            names = dict(voter.endpoints)
+            chosen = next((names[n] for n in self._listener_names if n in names), None)
+            host, _, port = (chosen or voter.endpoints[0][1]).rpartition(":")
+            return host, int(port)
+        return self._learned.get(node_id)
+
+    def learn(self, node_id: int, via: int) -> None:
+        """`node_id` answered on the connection to bootstrap server `via`."""
+        address = self._bootstrap.get(via)
+        if address is not None and node_id >= 0:
+            self._learned[node_id] = address
+
+
+class LocalCalls:
+    """Admin requests this process put into the core, awaiting their responses."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Message]] = {}
+
+    def open(self) -> tuple[int, asyncio.Future[Message]]:
+        request_id = next(self._ids)
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = fut
+        return request_id, fut
+
+    def resolve(self, message: Message) -> None:
+        fut = self._waiting.pop(getattr(message, "request_id", -1), None)
+        if fut is not None and not fut.done():
+            fut.set_result(message)
+
+    def forget(self, request_id: int) -> None:
+        self._waiting.pop(request_id, None)
+
+
 class PeerLink:
     """Outbound messages to one peer over one reconnecting connection; messages the peer
     sends back on it are delivered too."""
 
     def __init__(
-        self, node_id: int, address: Callable[[], tuple[str, int] | None], deliver: Deliver
+        self,
+        node_id: int,
+        address: Callable[[], tuple[str, int] | None],
+        deliver: Deliver,
+        *,
+        on_source: Callable[[int], None] | None = None,
     ) -> None:
         self.node_id = node_id
         self._address = address
         self._deliver = deliver
+        # told who answered on this link (bootstrap links: see PeerDirectory.learn)
+        self._on_source = on_source
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(_QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -87,6 +170,8 @@ class PeerLink:
                 head = await reader.readexactly(4)
                 frame = await reader.readexactly(_SIZE.unpack(head)[0])
                 source, message = decode_frame(frame)
+                if self._on_source is not None:
+                    self._on_source(source)
                 self._deliver(source, message)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             return

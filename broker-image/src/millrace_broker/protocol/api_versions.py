@@ -81,6 +81,7 @@ CONTROLLER_ONLY_RANGES: Mapping[int, tuple[int, int]] = {
     62: (0, 4),
     63: (0, 1),
     67: (0, 0),
+    82: (0, 0),
 }
 
 # Versions Kafka 4 still advertises but no longer serves (KIP-896 removed them; the

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import struct
+from collections.abc import Callable
 
 from kio.schema.create_topics.v7.request import (
     CreatableTopic,
@@ -25,7 +26,8 @@ from kio.static.primitive import i16, i32, i32Timedelta
 from ..metadata.controller import NewTopic
 from ..protocol.codec import encode_request
 
-FORWARDED_KEYS = frozenset({19, 20, 22, 33, 37, 44, 55})
+# 80/81: AddRaftVoter/RemoveRaftVoter, which Kafka brokers forward too (KIP-853)
+FORWARDED_KEYS = frozenset({19, 20, 22, 33, 37, 44, 55, 80, 81})
 _SIZE = struct.Struct(">i")
 
 
@@ -35,7 +37,7 @@ class ForwardingError(Exception):
 
 class _ControllerConnection:
     def __init__(self, host: str, port: int) -> None:
-        self._address = (host, port)
+        self.address = (host, port)
         self._lock = asyncio.Lock()
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
@@ -45,7 +47,7 @@ class _ControllerConnection:
                 try:
                     if self._streams is None:
                         self._streams = await asyncio.wait_for(
-                            asyncio.open_connection(*self._address), timeout_s
+                            asyncio.open_connection(*self.address), timeout_s
                         )
                     reader, writer = self._streams
                     writer.write(_SIZE.pack(len(frame)) + frame)
@@ -60,21 +62,29 @@ class _ControllerConnection:
                         self._streams[1].close()
                     self._streams = None
                     if attempt == 1:
-                        raise ForwardingError(f"controller {self._address}: {exc}") from exc
+                        raise ForwardingError(f"controller {self.address}: {exc}") from exc
             raise ForwardingError("unreachable")
 
 
 class Forwarder:
-    def __init__(self, controller_addresses: dict[int, tuple[str, int]]) -> None:
-        self._addresses = controller_addresses
+    def __init__(
+        self,
+        controller_addresses: dict[int, tuple[str, int]] | Callable[[int], tuple[str, int] | None],
+    ) -> None:
+        # a function for a dynamic quorum: the voters and their endpoints change
+        self._address_of = (
+            controller_addresses.get
+            if isinstance(controller_addresses, dict)
+            else controller_addresses
+        )
         self._connections: dict[int, _ControllerConnection] = {}
 
     async def forward(self, controller_id: int, frame: bytes, *, timeout_s: float = 30.0) -> bytes:
+        address = self._address_of(controller_id)
+        if address is None:
+            raise ForwardingError(f"no address for controller {controller_id}")
         connection = self._connections.get(controller_id)
-        if connection is None:
-            address = self._addresses.get(controller_id)
-            if address is None:
-                raise ForwardingError(f"no address for controller {controller_id}")
+        if connection is None or connection.address != address:
             connection = self._connections[controller_id] = _ControllerConnection(*address)
         return await connection.round_trip(frame, timeout_s)
 

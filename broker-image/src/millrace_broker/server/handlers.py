@@ -17,6 +17,7 @@ from .list_offsets import handle_list_offsets
 from .metadata_api import handle_metadata
 from .offset_for_leader_epoch import handle_offset_for_leader_epoch
 from .produce import handle_produce
+from .raft_voters import handle_add_raft_voter, handle_remove_raft_voter, handle_update_raft_voter
 from .registration import handle_broker_registration
 from .small_apis import handle_delete_records, handle_describe_cluster, handle_init_producer_id
 from .topics_admin import handle_create_partitions, handle_create_topics, handle_delete_topics
@@ -37,6 +38,8 @@ HANDLERS: dict[int, Handler] = {
     44: handle_incremental_alter_configs,
     55: handle_describe_quorum,
     60: handle_describe_cluster,
+    80: handle_add_raft_voter,  # brokers forward 80/81 to the active controller
+    81: handle_remove_raft_voter,
     **GROUP_HANDLERS,
     **TRANSACTION_HANDLERS,
 }
@@ -47,4 +50,5 @@ CONTROLLER_HANDLERS: dict[int, Handler] = {
     62: handle_broker_registration,
     63: handle_broker_heartbeat,
     56: handle_alter_partition,
+    82: handle_update_raft_voter,
 }

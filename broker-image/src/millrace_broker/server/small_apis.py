@@ -11,6 +11,7 @@ from ..storage.errors import StorageError
 from .broker import Broker
 from .context import RequestContext
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
+from .raft_voters import controller_nodes
 
 UNAUTHORIZED_OPS = -2147483648
 CONTROLLER_ENDPOINTS = 2
@@ -23,13 +24,13 @@ def handle_describe_cluster(broker: Broker, ctx: RequestContext, request: Any) -
     brokers = []
     if getattr(request, "endpoint_type", 1) == CONTROLLER_ENDPOINTS:
         # --bootstrap-controller clients discover the controllers (KIP-919).
-        for node_id, hp in sorted(broker.config.controller_quorum_voters.items()):
+        for node_id, host, port in controller_nodes(broker):  # the current voters
             brokers.append(
                 make(
                     broker_cls,
                     broker_id=node_id,
-                    host=hp.host,
-                    port=hp.port,
+                    host=host,
+                    port=port,
                     rack=None,
                     is_fenced=False,
                 )
