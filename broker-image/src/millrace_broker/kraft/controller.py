@@ -7,12 +7,18 @@ runs `plan(image)` under a lock against the leader's image, proposes the resulti
 records and returns once they are committed and applied, so two decisions never
 interleave. Requests that reach another node are forwarded to the leader by the
 dispatcher (see server/forwarding.py) before they get here.
+
+Snapshots (KIP-630, see snapshots.py): a snapshot handed over by the core (ours at
+start-up, or one fetched from the leader because our log was behind its log start)
+replaces the image; every node snapshots its own image by the policy's rule, checked
+after each commit and, for the time rule, by a timer armed once records are applied.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from kio.schema.errors import ErrorCode
@@ -20,9 +26,12 @@ from kio.schema.errors import ErrorCode
 from ..metadata.controller import PRODUCER_ID_BLOCK, ControllerError, Listener, Plan
 from ..metadata.image import MetadataImage, replay
 from ..metadata.records import MetadataRecord, ProducerIdsRecord, decode_record, encode_record
+from ..metadata.snapshot import decode_image
 from ..raft.core import Committed
 from ..raft.records import DataRecord, Entry
+from ..raft.state import Follower, Leader
 from .driver import NotLeader, RaftDriver
+from .snapshots import SnapshotPolicy, take_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +49,21 @@ class NotController(ControllerError):
 
 
 class RaftController:
-    def __init__(self, cluster_id: str) -> None:
+    def __init__(
+        self,
+        cluster_id: str,
+        *,
+        snapshots: SnapshotPolicy | None = None,
+        clock_ms: Callable[[], int] = lambda: int(time.monotonic() * 1000),
+    ) -> None:
         self._image = MetadataImage(cluster_id=cluster_id)
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
         self.driver: RaftDriver | None = None
+        self._snapshots = snapshots or SnapshotPolicy()
+        self._clock_ms = clock_ms
+        self._applied = 0  # the image holds every record below this offset
+        self._timer: asyncio.TimerHandle | None = None
 
     def attach(self, driver: RaftDriver) -> None:
         self.driver = driver
@@ -65,11 +84,19 @@ class RaftController:
         return self.driver is not None and self.driver.node.is_leader()
 
     def caught_up(self) -> bool:
-        """A leader is known and everything it committed so far is applied here."""
+        """The high watermark was learned in this run (a leader committed its epoch's
+        first record, a follower fetched from its leader) and everything below it is
+        applied here. (The high watermark restarts at the log start, which a snapshot
+        moves above 0: it alone does not show that the leader was heard from.)"""
         if self.driver is None:
             return False
         node = self.driver.node
-        return node.leader_id is not None and node.applied_offset >= node.high_watermark > 0
+        st = node.state
+        if isinstance(st, Leader):
+            learned = node.high_watermark > st.epoch_start_offset
+        else:
+            learned = isinstance(st, Follower) and st.has_fetched
+        return learned and node.applied_offset >= node.high_watermark > 0
 
     def on_commit(self, committed: list[Committed]) -> None:
         old = self._image
@@ -78,12 +105,55 @@ class RaftController:
             if isinstance(item, Entry):
                 if isinstance(item.record, DataRecord):
                     new = replay(new, decode_record(item.record.payload))
+                    self._snapshots.applied(len(item.record.payload))
+                self._applied = item.offset + 1
             else:
-                log.warning("metadata snapshots are not loaded yet; skipping %s", item.snapshot_id)
+                new = decode_image(item.data, cluster_id=new.cluster_id)
+                self._applied = item.snapshot_id.offset
+                self._snapshots.reset(self._clock_ms())
+                log.info(
+                    "metadata image loaded from snapshot %d-%d: %d topics, %d brokers",
+                    item.snapshot_id.offset,
+                    item.snapshot_id.epoch,
+                    len(new.topics),
+                    len(new.brokers),
+                )
         if new is not old:
             self._image = new
             for listener in self._listeners:
                 listener(old, new)
+        self.maybe_snapshot()
+
+    def maybe_snapshot(self) -> None:
+        """Snapshot the image if the policy says so (a failure only keeps the log)."""
+        if self.driver is None:
+            return
+        now = self._clock_ms()
+        if not self._snapshots.due(now):
+            self._arm_timer(now)
+            return
+        self._snapshots.reset(now)
+        node = self.driver.node
+        if getattr(node.log, "closed", False):
+            return  # shutting down
+        if self._applied != node.applied_offset:
+            return  # a record failed to apply: the image is not the log's state
+        try:
+            take_snapshot(node, self._image, self._applied)
+        except Exception:
+            log.exception("writing a metadata snapshot failed; the log is kept whole")
+
+    def _arm_timer(self, now: int) -> None:
+        policy = self._snapshots
+        if self._timer is not None or policy.bytes_since <= 0 or policy.max_interval_ms <= 0:
+            return
+        last = policy.last_ms if policy.last_ms is not None else now
+        delay_s = max(0, last + policy.max_interval_ms - now) / 1000
+        self._timer = asyncio.get_running_loop().call_later(delay_s, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.maybe_snapshot()
 
     async def submit(self, plan: Plan) -> MetadataImage:
         async with self._lock:

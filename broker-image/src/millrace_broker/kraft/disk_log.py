@@ -7,8 +7,22 @@ the core's contract requires:
 - entries are appended to ``log`` as frames ``[u32 length][u32 crc32c][json entry]`` and
   fsynced; a torn or corrupt tail found at open is cut off (it was never acknowledged);
 - truncation rewrites nothing: it cuts the file at the first removed entry's position;
-- a snapshot is written as ``<end offset>-<epoch>.checkpoint`` (temp file, fsync, rename),
-  after which the log file is rewritten with only the entries above it.
+- a snapshot is written as ``<end offset>-<epoch>.checkpoint`` (Kafka's name: 20 and 10
+  digits; temp file, fsync, rename, fsync of the directory), then the log file is
+  rewritten (the same way) without the prefix that is no longer needed.
+
+Retention (Kafka deletes whole segments once a snapshot covers them and retention
+allows; we have one file, so a simpler rule): the Raft log starts at the newest snapshot
+(fetchers below it are sent the snapshot), but on disk the previous snapshot and the
+entries after it are kept too.  So a newest snapshot found damaged at start-up (its
+checksum, see raft/snapshot.py) is set aside as ``*.checkpoint.corrupt`` with a warning,
+and the node starts from the previous one and replays the log from there.  Older
+snapshots and entries below the previous snapshot are deleted.  The bootstrap checkpoint
+``0-0`` written by storage formatting (it only names the voters) is never deleted.
+
+A snapshot fetched from the leader that does not continue our log replaces it entirely
+(file emptied, older snapshots deleted: they describe a history the leader does not
+share).
 
 The metadata log is small (cluster metadata, not data), so all entries stay in memory.
 """
@@ -16,6 +30,7 @@ The metadata log is small (cluster metadata, not data), so all entries stay in m
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
 from collections.abc import Sequence
@@ -28,6 +43,7 @@ from ..raft.records import Entry
 from ..raft.snapshot import Snapshot, decode_snapshot, encode_snapshot
 from .message_codec import _from_json, _to_json
 
+log = logging.getLogger(__name__)
 _FRAME = struct.Struct(">II")
 LOG_FILE = "log"
 METADATA_PARTITION_DIR = "__cluster_metadata-0"  # Kafka's directory name for the log
@@ -50,11 +66,46 @@ def metadata_log_directory(metadata_log_dir: Path) -> Path:
     return new
 
 
+def checkpoint_name(end_offset: int, epoch: int) -> str:
+    return f"{end_offset:020d}-{epoch:010d}.checkpoint"
+
+
+def _checkpoint_offset(path: Path) -> int:
+    return int(path.name.split("-", 1)[0])
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename, fsync the directory: after a crash the file is either the
+    old one or the new one, never a torn mix."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    _fsync_dir(path.parent)
+
+
+def _frame(entry: Entry) -> bytes:
+    body = json.dumps(_to_json(entry)).encode()
+    return _FRAME.pack(len(body), crc32c.crc32c(body)) + body
+
+
 class DiskLog(MemoryLog):
     def __init__(self, directory: Path) -> None:
         super().__init__()
         self._dir = directory
         directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.tmp"):
+            stale.unlink()  # a write that did not reach its rename
         self._positions: list[int] = []  # file position of each retained entry
         snapshot = self._latest_checkpoint()
         if snapshot is not None:
@@ -62,13 +113,30 @@ class DiskLog(MemoryLog):
         self._file = open(directory / LOG_FILE, "a+b")  # noqa: SIM115 - held for the log's life
         self._load()
 
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    def checkpoints(self) -> list[Path]:
+        return sorted(self._dir.glob("*.checkpoint"), key=_checkpoint_offset)
+
     def _latest_checkpoint(self) -> Snapshot | None:
-        found = sorted(self._dir.glob("*.checkpoint"))
-        for path in reversed(found):
+        for path in reversed(self.checkpoints()):
             try:
-                return decode_snapshot(path.read_bytes())
-            except (ValueError, KeyError):
-                continue  # a damaged checkpoint: fall back to an older one
+                snapshot = decode_snapshot(path.read_bytes())
+                if snapshot.snapshot_id.offset != _checkpoint_offset(path):
+                    raise ValueError("its name and its header disagree")
+                return snapshot
+            except (ValueError, KeyError, TypeError) as exc:
+                aside = path.with_name(path.name + ".corrupt")
+                log.warning(
+                    "metadata snapshot %s is damaged (%s): set aside as %s; starting from "
+                    "an older snapshot and the log instead",
+                    path,
+                    exc,
+                    aside.name,
+                )
+                path.replace(aside)
         return None
 
     def _load(self) -> None:
@@ -84,7 +152,14 @@ class DiskLog(MemoryLog):
             assert isinstance(entry, Entry)
             if entry.offset >= self.end_offset:
                 if entry.offset != self.end_offset:
-                    break  # a gap: the rest cannot be trusted
+                    log.warning(
+                        "the metadata log continues at offset %d but the state ends at %d "
+                        "(no snapshot covers the gap): dropping the log from there; this "
+                        "node fetches it from the leader again",
+                        entry.offset,
+                        self.end_offset,
+                    )
+                    break
                 super().append([entry])
                 self._positions.append(pos)
             pos += _FRAME.size + length
@@ -100,9 +175,8 @@ class DiskLog(MemoryLog):
         frames = []
         position = self._file.tell()
         for entry in entries:
-            body = json.dumps(_to_json(entry)).encode()
+            frame = _frame(entry)
             self._positions.append(position)
-            frame = _FRAME.pack(len(body), crc32c.crc32c(body)) + body
             position += len(frame)
             frames.append(frame)
         self._file.write(b"".join(frames))
@@ -122,34 +196,53 @@ class DiskLog(MemoryLog):
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
         end, epoch = snapshot.snapshot_id
-        path = self._dir / f"{end:020d}-{epoch:010d}.checkpoint"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(encode_snapshot(snapshot))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        previous = self.latest_snapshot()
+        if previous is not None and previous.snapshot_id.offset >= end:
+            return  # not newer than what we have (MemoryLog ignores it too)
+        # Our own snapshot (or the leader's that matches our log) continues the log: keep
+        # the previous snapshot (if any) and the entries from it as the fallback.
+        # Otherwise the log is replaced and nothing older is worth keeping.
+        continues = self.epoch_at(end - 1) == epoch and end <= self.end_offset
+        keep_from = self.start_offset if continues else end
+        kept_prefix = self.read(keep_from, end - keep_from) if keep_from < end else []
+        path = self._dir / checkpoint_name(end, epoch)
+        _write_durably(path, encode_snapshot(snapshot))
         super().install_snapshot(snapshot)
-        self._rewrite()
-        for old in self._dir.glob("*.checkpoint"):
-            if old != path:
+        self._rewrite(kept_prefix)
+        keep = {path}
+        if continues and previous is not None:
+            keep.add(self._dir / checkpoint_name(*previous.snapshot_id))
+        for old in self.checkpoints():
+            if old not in keep and _checkpoint_offset(old) != 0:
                 old.unlink(missing_ok=True)
+        if not continues:
+            log.info(
+                "metadata snapshot %d-%d fetched from the leader replaces the log below it",
+                end,
+                epoch,
+            )
 
-    def _rewrite(self) -> None:
-        """Rewrite the log file with the retained entries only (after a snapshot)."""
-        tmp = self._dir / (LOG_FILE + ".tmp")
+    def _rewrite(self, kept_prefix: Sequence[Entry]) -> None:
+        """Rewrite the log file: ``kept_prefix`` (below the log start, kept for the
+        fallback), then the retained entries."""
+        retained = self.read(self.start_offset, self.end_offset - self.start_offset)
         positions = []
-        with open(tmp, "wb") as f:
-            for entry in self.read(self.start_offset, self.end_offset - self.start_offset):
-                body = json.dumps(_to_json(entry)).encode()
-                positions.append(f.tell())
-                f.write(_FRAME.pack(len(body), crc32c.crc32c(body)) + body)
-            f.flush()
-            os.fsync(f.fileno())
+        chunks = [_frame(e) for e in kept_prefix]
+        position = sum(len(c) for c in chunks)
+        for entry in retained:
+            frame = _frame(entry)
+            positions.append(position)
+            position += len(frame)
+            chunks.append(frame)
         self._file.close()
-        tmp.replace(self._dir / LOG_FILE)
+        _write_durably(self._dir / LOG_FILE, b"".join(chunks))
         self._file = open(self._dir / LOG_FILE, "a+b")  # noqa: SIM115
         self._file.seek(0, os.SEEK_END)
         self._positions = positions
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
 
     def close(self) -> None:
         self._file.close()
