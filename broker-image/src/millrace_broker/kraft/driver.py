@@ -18,7 +18,14 @@ from functools import partial
 
 from ..raft.core import Committed, RaftNode
 from ..raft.errors import ErrorCode
-from ..raft.messages import AdminRequest, Inbound, Message, Outbound
+from ..raft.messages import (
+    AdminRequest,
+    FetchRequest,
+    FetchSnapshotRequest,
+    Inbound,
+    Message,
+    Outbound,
+)
 from .transport import (
     LOCAL_CALLER,
     LocalCalls,
@@ -107,7 +114,9 @@ class RaftDriver:
             frame = raft_frame(self.node.key.id, out.message)
             if self._peer_address(out.destination) is not None:
                 self._link(out.destination).send(frame)
-            elif not self.replies.send(out.destination, frame):
+            elif not self.replies.send(out.destination, frame) and isinstance(
+                out.message, FetchRequest | FetchSnapshotRequest
+            ):
                 # A peer we cannot address and that never wrote to us: a leader an
                 # observer has only heard of. Ask every bootstrap server; the others
                 # answer with errors the core ignores (they are not the leader).
