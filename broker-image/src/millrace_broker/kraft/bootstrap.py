@@ -30,8 +30,9 @@ from ..raft.format import read_bootstrap_voters
 from ..raft.quorum_store import FileQuorumStore
 from ..raft.voters import ReplicaKey, Voter, VoterSet
 from .controller import RaftController
-from .disk_log import DiskLog
+from .disk_log import DiskLog, metadata_log_directory
 from .driver import RaftDriver
+from .snapshots import SnapshotPolicy
 from .transport import PeerDirectory, bootstrap_ids
 
 RAFT_DIR = "__millrace_raft"
@@ -81,7 +82,7 @@ def build_kraft(
         # observers (broker-only nodes) discover the leader by fetching from the voters
         discovery = tuple(sorted(voter_set.ids))
     directory = metadata_dir / RAFT_DIR
-    log = DiskLog(directory / "log")
+    log = DiskLog(metadata_log_directory(metadata_dir))  # __cluster_metadata-0, as Kafka
     store = FileQuorumStore(directory)
     raft_config = RaftConfig(
         local=ReplicaKey(config.node_id, directory_id),
@@ -96,7 +97,7 @@ def build_kraft(
         now_ms=int(time.monotonic() * 1000),
         bootstrap_voters=voter_set,
     )
-    controller = RaftController(cluster_id)
+    controller = RaftController(cluster_id, snapshots=SnapshotPolicy.from_config(config))
     peers = PeerDirectory(
         voters=lambda: node.voters,
         listener_names=config.controller_listener_names,
