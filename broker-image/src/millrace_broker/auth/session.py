@@ -107,6 +107,10 @@ class SaslSession:
         self.principal: str | None = None
 
     @property
+    def mechanism_name(self) -> str | None:
+        return self._mechanism_name
+
+    @property
     def authenticated(self) -> bool:
         return self.state is State.AUTHENTICATED or self._reauthenticating
 

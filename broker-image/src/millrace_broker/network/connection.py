@@ -5,6 +5,14 @@ is waiting (a long-polling fetch), later frames stay buffered and reading pauses
 buffer is large, so responses always leave in request order however deeply the client
 pipelines. Frames larger than `socket.request.max.bytes` and frames that cannot be
 parsed close the connection; nothing a client sends can crash the broker.
+
+On SASL listeners the connection's `SaslSession` (auth/session.py) sees every frame
+first: before authentication only ApiVersions and the SASL exchange are served and
+anything else closes the connection; afterwards requests carry the principal
+User:<name>, and a session past `connections.max.reauth.ms` is closed unless it
+re-authenticates. On SSL listeners the principal comes from the client certificate
+(`ssl.principal.mapping.rules`), User:ANONYMOUS without one. Failures are logged with
+the peer and the reason, never with a credential.
 """
 
 from __future__ import annotations
@@ -13,22 +21,50 @@ import asyncio
 import inspect
 import logging
 import struct
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..auth.principal import PrincipalMappingError, map_principal, rfc2253_name
+from ..auth.session import Admit, SaslSession
+from ..metadata.image import MetadataImage
+from ..observability.metrics import BrokerMetrics
 from ..protocol.framing import MalformedRequest
 from ..server.dispatch import Dispatcher, Output
+from ..server.sasl import SaslReply, serve_authenticate, serve_handshake, serve_raw_token
+from ..server.sasl_config import ListenerSecurity
 
 log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
 _PAUSE_ABOVE = 4 * 1024 * 1024
+ANONYMOUS = "User:ANONYMOUS"
+
+
+def _now_ms() -> int:
+    return int(time.monotonic() * 1000)
 
 
 class KafkaConnection(asyncio.Protocol):
-    def __init__(self, dispatcher: Dispatcher, *, listener: str, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        listener: str,
+        max_request_bytes: int,
+        security: ListenerSecurity | None = None,
+        image: Callable[[], MetadataImage] | None = None,
+        metrics: BrokerMetrics | None = None,
+    ) -> None:
         self._dispatcher = dispatcher
         self._listener = listener
         self._max_request = max_request_bytes
+        self._security = security
+        self._metrics = metrics
+        self._principal = ANONYMOUS
+        self._sasl: SaslSession | None = None
+        if security is not None and security.sasl is not None:
+            assert image is not None
+            self._sasl = security.sasl.new_session(image)
         self._buffer = bytearray()
         self._busy = False
         self._paused = False
@@ -36,14 +72,45 @@ class KafkaConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._peer = "?"
         self._task: asyncio.Task[None] | None = None
+        self._lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self._peer = str(peer[0]) if peer else "?"
+        if self._metrics is not None:
+            self._metrics.connections.labels(self._listener).inc()
+        if self._security is not None and self._security.protocol == "SSL":
+            self._principal_from_certificate(transport)
+
+    def _principal_from_certificate(self, transport: asyncio.Transport) -> None:
+        cert = transport.get_extra_info("peercert")
+        if not cert or not cert.get("subject"):
+            return  # no client certificate (ssl.client.auth=none or requested)
+        assert self._security is not None
+        dn = rfc2253_name(cert["subject"])
+        try:
+            self._principal = "User:" + map_principal(dn, self._security.principal_rules)
+        except PrincipalMappingError as exc:
+            self._count_authentication("SSL", ok=False)
+            self._abort(f"client certificate not accepted: {exc}")
+            return
+        self._count_authentication("SSL", ok=True)
+
+    def _count_authentication(self, mechanism: str, *, ok: bool) -> None:
+        if self._metrics is not None:
+            counter = (
+                self._metrics.successful_authentications
+                if ok
+                else self._metrics.failed_authentications
+            )
+            counter.labels(self._listener, mechanism).inc()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._metrics is not None and not self._lost:
+            self._metrics.connections.labels(self._listener).dec()
+        self._lost = True
         self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
@@ -77,8 +144,14 @@ class KafkaConnection(asyncio.Protocol):
                 frame = self._next_frame()
                 if frame is None:
                     break
+                if self._sasl is not None and not self._admit_sasl(frame):
+                    continue
                 result = self._dispatcher.dispatch(
-                    frame, listener=self._listener, client_host=self._peer, reply=self._send_raw
+                    frame,
+                    listener=self._listener,
+                    client_host=self._peer,
+                    reply=self._send_raw,
+                    principal=self._principal,
                 )
                 if inspect.isawaitable(result):
                     self._busy = True
@@ -95,6 +168,48 @@ class KafkaConnection(asyncio.Protocol):
         if self._paused and self._transport is not None:
             self._transport.resume_reading()
             self._paused = False
+
+    def _admit_sasl(self, frame: bytes) -> bool:
+        """Serve SASL frames here; True when the frame goes to the dispatcher."""
+        session = self._sasl
+        assert session is not None
+        now = _now_ms()
+        api_key = int.from_bytes(frame[:2], "big", signed=True) if len(frame) >= 2 else -1
+        admission = session.admit(api_key, now)
+        action = admission.action
+        if action is Admit.DISPATCH:
+            if session.principal is not None:
+                self._principal = session.principal
+            return True
+        if action is Admit.CLOSE:
+            self._abort(admission.reason)
+            return False
+        if action is Admit.HANDSHAKE:
+            reply = serve_handshake(session, frame)
+        elif action is Admit.AUTHENTICATE:
+            reply = serve_authenticate(session, frame, now)
+        else:
+            reply = serve_raw_token(session, frame, now)
+        self._after_sasl(session, reply)
+        return False
+
+    def _after_sasl(self, session: SaslSession, reply: SaslReply) -> None:
+        if reply.data:
+            self._write(reply.data)
+        mechanism = session.mechanism_name or "?"
+        if reply.failure is not None:
+            self._count_authentication(mechanism, ok=False)
+            log.info(
+                "authentication failed on listener %s from %s: %s",
+                self._listener,
+                self._peer,
+                reply.failure,
+            )
+        elif reply.completed:
+            self._count_authentication(mechanism, ok=True)
+            log.debug("%s authenticated from %s with %s", session.principal, self._peer, mechanism)
+        if reply.close_after:
+            self._abort("SASL authentication failed")
 
     async def _await_then_continue(self, pending: Awaitable[Output]) -> None:
         try:
@@ -128,7 +243,20 @@ class KafkaConnection(asyncio.Protocol):
             self._transport.close()
 
 
-def make_protocol_factory(dispatcher: Dispatcher, *, listener: str, max_request_bytes: int) -> Any:
+def make_protocol_factory(
+    dispatcher: Dispatcher,
+    *,
+    listener: str,
+    max_request_bytes: int,
+    security: ListenerSecurity | None = None,
+    image: Callable[[], MetadataImage] | None = None,
+    metrics: BrokerMetrics | None = None,
+) -> Any:
     return lambda: KafkaConnection(
-        dispatcher, listener=listener, max_request_bytes=max_request_bytes
+        dispatcher,
+        listener=listener,
+        max_request_bytes=max_request_bytes,
+        security=security,
+        image=image,
+        metrics=metrics,
     )

@@ -19,6 +19,11 @@ from .offset_for_leader_epoch import handle_offset_for_leader_epoch
 from .produce import handle_produce
 from .raft_voters import handle_add_raft_voter, handle_remove_raft_voter, handle_update_raft_voter
 from .registration import handle_broker_registration
+from .sasl import handle_sasl_authenticate, handle_sasl_handshake
+from .scram_credentials import (
+    handle_alter_user_scram_credentials,
+    handle_describe_user_scram_credentials,
+)
 from .small_apis import handle_delete_records, handle_describe_cluster, handle_init_producer_id
 from .topics_admin import handle_create_partitions, handle_create_topics, handle_delete_topics
 
@@ -27,6 +32,7 @@ HANDLERS: dict[int, Handler] = {
     1: handle_fetch,
     2: handle_list_offsets,
     3: handle_metadata,
+    17: handle_sasl_handshake,  # reached only off SASL listeners (network/connection.py)
     19: handle_create_topics,
     20: handle_delete_topics,
     21: handle_delete_records,
@@ -34,8 +40,11 @@ HANDLERS: dict[int, Handler] = {
     23: handle_offset_for_leader_epoch,
     32: handle_describe_configs,
     33: handle_alter_configs,
+    36: handle_sasl_authenticate,
     37: handle_create_partitions,
     44: handle_incremental_alter_configs,
+    50: handle_describe_user_scram_credentials,
+    51: handle_alter_user_scram_credentials,  # forwarded to the active controller
     55: handle_describe_quorum,
     60: handle_describe_cluster,
     80: handle_add_raft_voter,  # brokers forward 80/81 to the active controller
