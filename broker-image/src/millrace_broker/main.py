@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     except StorageFormatError as exc:
         print(f"millrace-broker: {exc}", file=sys.stderr)
         return 2
+    except ConfigError as exc:  # found while starting listeners: TLS files, SASL settings
+        print(f"millrace-broker: configuration error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"millrace-broker: cannot start: {exc}", file=sys.stderr)
         return 1
