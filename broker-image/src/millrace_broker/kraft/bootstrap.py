@@ -82,6 +82,7 @@ def build_kraft(
         # observers (broker-only nodes) discover the leader by fetching from the voters
         discovery = tuple(sorted(voter_set.ids))
     directory = metadata_dir / RAFT_DIR
+    directory.mkdir(parents=True, exist_ok=True)  # quorum-state lives here; a fresh volume lacks it
     log = DiskLog(metadata_log_directory(metadata_dir))  # __cluster_metadata-0, as Kafka
     store = FileQuorumStore(directory)
     raft_config = RaftConfig(
