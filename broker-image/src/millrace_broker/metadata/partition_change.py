@@ -13,6 +13,8 @@
   it is elected when it returns. With unclean election enabled for the topic, a live
   replica outside the ISR may be chosen (possible data loss, which is why it is off).
   Partitions where the broker is an ISR follower drop it from the ISR (never emptying it).
+- An ISR change of a partition being reassigned completes the reassignment once every
+  adding replica is in sync (metadata/reassignment.py), in the same record.
 
 Both return records (`PartitionChangeRecord`) for the caller to commit: `LocalController`
 today, the KRaft quorum controller later.
@@ -27,6 +29,7 @@ from kio.schema.errors import ErrorCode
 
 from .controller import ControllerError
 from .image import MetadataImage, PartitionImage
+from .reassignment import PartitionState, change_record, try_complete
 from .records import NO_LEADER, NO_LEADER_CHANGE, MetadataRecord, PartitionChangeRecord
 
 
@@ -75,9 +78,7 @@ def plan_alter_partition(
             f"Broker(s) {strangers} are not replicas of {topic.name}-{partition}.",
         )
     fenced = sorted(
-        r
-        for r in set(isr) - set(part.isr)
-        if r not in image.brokers or image.brokers[r].fenced
+        r for r in set(isr) - set(part.isr) if r not in image.brokers or image.brokers[r].fenced
     )
     if fenced:
         raise ControllerError(
@@ -85,6 +86,14 @@ def plan_alter_partition(
             f"Broker(s) {fenced} are fenced or unregistered and cannot join the ISR of "
             f"{topic.name}-{partition}.",
         )
+    if part.reassigning:
+        # An ISR change may complete a reassignment (all adding replicas in sync).
+        live = {b.broker_id for b in image.brokers.values() if not b.fenced}
+        state = PartitionState(
+            part.replicas, isr, part.leader, part.adding_replicas, part.removing_replicas
+        )
+        record = change_record(str(topic_id), partition, part, try_complete(state, live))
+        return [] if record is None else [record]
     if isr == part.isr:
         return []
     return [PartitionChangeRecord(str(topic_id), partition, isr=isr)]

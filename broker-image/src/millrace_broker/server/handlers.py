@@ -18,6 +18,11 @@ from .metadata_api import handle_metadata
 from .offset_for_leader_epoch import handle_offset_for_leader_epoch
 from .produce import handle_produce
 from .raft_voters import handle_add_raft_voter, handle_remove_raft_voter, handle_update_raft_voter
+from .reassignment_admin import (
+    handle_alter_partition_reassignments,
+    handle_elect_leaders,
+    handle_list_partition_reassignments,
+)
 from .registration import handle_broker_registration
 from .sasl import handle_sasl_authenticate, handle_sasl_handshake
 from .scram_credentials import (
@@ -42,7 +47,10 @@ HANDLERS: dict[int, Handler] = {
     33: handle_alter_configs,
     36: handle_sasl_authenticate,
     37: handle_create_partitions,
+    43: handle_elect_leaders,  # 43/45/46 are forwarded to the active controller
     44: handle_incremental_alter_configs,
+    45: handle_alter_partition_reassignments,
+    46: handle_list_partition_reassignments,
     50: handle_describe_user_scram_credentials,
     51: handle_alter_user_scram_credentials,  # forwarded to the active controller
     55: handle_describe_quorum,
