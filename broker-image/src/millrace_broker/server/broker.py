@@ -2,8 +2,8 @@
 
 Handlers read the current metadata image from here, find partition logs, and wait in the
 fetch purgatory. When the controller publishes a new image, `on_metadata_change`
-creates logs for new partitions, deletes the logs of removed topics and pushes changed
-topic configs down to the logs.
+creates logs for new partitions, deletes the logs of removed topics and of partitions
+reassigned away from this node, and pushes changed topic configs down to the logs.
 """
 
 from __future__ import annotations
@@ -149,6 +149,10 @@ class Broker:
             config_changed = old.configs_of_topic(name) != new.configs_of_topic(name)
             for pid, part in topic.partitions.items():
                 if self.node_id not in part.replicas:
+                    if self.logs.get(name, pid) is not None:
+                        # Reassigned away (or while this node was down): a stray replica.
+                        log.info("deleting %s-%d: no longer a replica here", name, pid)
+                        self.logs.delete_partition(name, pid)
                     continue
                 existing = self.logs.get(name, pid)
                 if existing is None:
