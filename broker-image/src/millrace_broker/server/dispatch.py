@@ -53,6 +53,10 @@ class Dispatcher:
         self._raw = raw_handlers or {}
 
     @property
+    def broker(self) -> Broker:
+        return self._broker
+
+    @property
     def implemented(self) -> list[int]:
         return [*self._handlers, API_VERSIONS_KEY]
 

@@ -21,7 +21,7 @@ from ..kraft.transport import RAFT_MESSAGE_KEY
 from ..metadata.controller import LocalController
 from ..metadata.journal import MetadataJournal
 from ..network.broker_client import BrokerConnection, open_broker_connection
-from ..network.connection import make_protocol_factory
+from ..network.listener import open_listener
 from ..observability.exposition import MetricsEndpoint, serve_metrics
 from ..observability.metrics import isr_change_counter
 from ..observability.state_metrics import BrokerStateCollector
@@ -122,18 +122,11 @@ async def _listen(
     config: BrokerConfig, dispatcher: Dispatcher, *, controller_listeners: bool
 ) -> list[asyncio.Server]:
     servers = []
-    max_request = config.get_int("socket.request.max.bytes")
     for listener in config.listeners:
         if (listener.name in config.controller_listener_names) != controller_listeners:
             continue
-        factory = make_protocol_factory(
-            dispatcher, listener=listener.name, max_request_bytes=max_request
-        )
-        server = await asyncio.get_running_loop().create_server(
-            factory, listener.host or None, listener.port, reuse_address=True
-        )
-        servers.append(server)
-        log.info("listening on %s://%s:%s", listener.name, listener.host, listener.port)
+        # security (issue 6): TLS context and SASL settings per listener
+        servers.append(await open_listener(config, listener, dispatcher, dispatcher.broker))
     return servers
 
 
