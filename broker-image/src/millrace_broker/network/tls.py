@@ -26,14 +26,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..auth.tls_settings import TlsSettings
+from ..config.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 _PROTOCOLS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
-class TlsConfigError(ValueError):
-    pass
+class TlsConfigError(ConfigError):
+    """TLS settings or files that cannot be used (stops start-up with exit status 2)."""
 
 
 def _stamp(paths: tuple[str, ...]) -> tuple[tuple[float, int, int], ...]:
