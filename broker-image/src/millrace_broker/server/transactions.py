@@ -51,6 +51,20 @@ def _ms(value: Any) -> int:
     return int(value.total_seconds() * 1000)
 
 
+# The first version of each API that knows PRODUCER_FENCED (KIP-588); older requests get
+# INVALID_PRODUCER_EPOCH instead, as Kafka answers: librdkafka (AddOffsetsToTxn v0) treats
+# only the old code as fatal fencing there.
+PRODUCER_FENCED_SINCE = {22: 4, 24: 2, 25: 2, 26: 2}
+
+
+def for_version(error: ErrorCode, request: Any) -> ErrorCode:
+    """`error` as a client of the request's version understands it."""
+    since = PRODUCER_FENCED_SINCE.get(request.__api_key__)
+    if error is ErrorCode.producer_fenced and since is not None and request.__version__ < since:
+        return ErrorCode.invalid_producer_epoch
+    return error
+
+
 # -- wiring ---------------------------------------------------------------------------------
 
 
@@ -235,7 +249,11 @@ async def handle_init_producer_id_transactional(
             allocate=broker.next_producer_id,
         )
     return make(
-        cls, throttle_time=ZERO_THROTTLE, error_code=error, producer_id=pid, producer_epoch=epoch
+        cls,
+        throttle_time=ZERO_THROTTLE,
+        error_code=for_version(error, request),
+        producer_id=pid,
+        producer_epoch=epoch,
     )
 
 
@@ -280,6 +298,7 @@ def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: A
             request.v3_and_below_topics,
             topic_cls,
             part_cls,
+            legacy_request=request,
         ),
     )
 
@@ -294,6 +313,7 @@ def _add_partitions(
     part_cls: type[Any],
     *,
     verify_only: bool = False,
+    legacy_request: Any = None,
 ) -> tuple[Any, ...]:
     wanted = [(t.name, int(p)) for t in topics for p in t.partitions]
     exists = _partition_exists(broker)
@@ -320,6 +340,8 @@ def _add_partitions(
         }
     else:
         code = coordinator.add_partitions(transactional_id, producer_id, epoch, set(wanted))
+        if legacy_request is not None:
+            code = for_version(code, legacy_request)
         errors = dict.fromkeys(wanted, code)
     return tuple(
         make(
@@ -350,7 +372,7 @@ def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any)
             request.producer_epoch,
             {(OFFSETS_TOPIC, partition)},
         )
-    return make(cls, throttle_time=ZERO_THROTTLE, error_code=error)
+    return make(cls, throttle_time=ZERO_THROTTLE, error_code=for_version(error, request))
 
 
 def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
@@ -366,7 +388,7 @@ def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     return make(
         cls,
         throttle_time=ZERO_THROTTLE,
-        error_code=error,
+        error_code=for_version(error, request),
         producer_id=request.producer_id,
         producer_epoch=request.producer_epoch,
     )
