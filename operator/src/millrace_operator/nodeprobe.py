@@ -1,7 +1,11 @@
 """Probes run inside broker and controller pods: `python3 -m millrace_operator.nodeprobe`.
 
-    nodeprobe ready <server.properties>   exit 0 when the node can take traffic
-    nodeprobe alive <server.properties>   exit 0 when the node's listener accepts connections
+    nodeprobe ready [<server.properties>]   exit 0 when the node can take traffic
+    nodeprobe alive [<server.properties>]   exit 0 when the node's listener accepts connections
+
+Without a path the file named by $MILLRACE_PROPERTIES is read: Kubernetes expands
+`$(POD_NAME)` in a container's arguments and environment but not in an exec probe's
+command, so the pod's environment carries the path.
 
 Readiness is not "a port is open": a broker is ready when the cluster's metadata lists its
 node id among the brokers, which happens only once it registered with the controller
@@ -20,18 +24,13 @@ protocol package), never Kopf or pydantic.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from pathlib import Path
 
-from kio.schema.describe_quorum.v2.request import DescribeQuorumRequest, PartitionData, TopicData
-from kio.schema.metadata.v12.request import MetadataRequest
-from kio.schema.types import TopicName
-from kio.static.primitive import i32
-
-from millrace_operator.kafkaclient import KafkaConnection, KafkaError, KafkaUnavailable, check
-
 LOCAL = "127.0.0.1"
+PROPERTIES_ENV = "MILLRACE_PROPERTIES"
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -56,12 +55,24 @@ def listener_ports(props: dict[str, str]) -> dict[str, int]:
     return ports
 
 
+# kio is imported only where the Kafka protocol is spoken: `alive` runs every few seconds
+# in every pod and needs nothing but a socket, so it stays a cheap Python start.
+
+
 async def broker_ready(port: int, node_id: int) -> str | None:
     """None when `node_id` is a registered broker in the metadata; else why not."""
+    from kio.schema.metadata.v12.request import MetadataRequest
+
+    from millrace_operator.kafkaclient import KafkaConnection
+
     async with KafkaConnection(LOCAL, port, timeout=3.0) as conn:
-        metadata = await conn.request(MetadataRequest(
-            topics=(), allow_auto_topic_creation=False,
-            include_topic_authorized_operations=False))
+        metadata = await conn.request(
+            MetadataRequest(
+                topics=(),
+                allow_auto_topic_creation=False,
+                include_topic_authorized_operations=False,
+            )
+        )
     registered = sorted(int(b.node_id) for b in metadata.brokers)
     if node_id in registered:
         return None
@@ -69,12 +80,29 @@ async def broker_ready(port: int, node_id: int) -> str | None:
 
 
 async def controller_ready(port: int) -> str | None:
+    from kio.schema.describe_quorum.v2.request import (
+        DescribeQuorumRequest,
+        PartitionData,
+        TopicData,
+    )
+    from kio.schema.types import TopicName
+    from kio.static.primitive import i32
+
+    from millrace_operator.kafkaclient import KafkaConnection, check
+
     async with KafkaConnection(LOCAL, port, timeout=3.0) as conn:
         if not await conn.supports(DescribeQuorumRequest.__api_key__, 2):
             return None
-        quorum = await conn.request(DescribeQuorumRequest(topics=(TopicData(
-            topic_name=TopicName("__cluster_metadata"),
-            partitions=(PartitionData(partition_index=i32(0)),)),)))
+        quorum = await conn.request(
+            DescribeQuorumRequest(
+                topics=(
+                    TopicData(
+                        topic_name=TopicName("__cluster_metadata"),
+                        partitions=(PartitionData(partition_index=i32(0)),),
+                    ),
+                )
+            )
+        )
         check(quorum.error_code, quorum.error_message, "DescribeQuorum")
         leader = int(quorum.topics[0].partitions[0].leader_id)
     return None if leader >= 0 else "the controller quorum has no leader yet"
@@ -95,6 +123,8 @@ def probe(command: str, config: Path) -> str | None:
                 return None
         except OSError as exc:
             return f"listener {port} not accepting connections: {exc}"
+    from millrace_operator.kafkaclient import KafkaError, KafkaUnavailable
+
     try:
         if "broker" in roles:
             return asyncio.run(broker_ready(ports.get("PLAINTEXT", 9092), node_id))
@@ -105,11 +135,15 @@ def probe(command: str, config: Path) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] not in ("ready", "alive"):
-        print("usage: python -m millrace_operator.nodeprobe ready|alive <server.properties>",
-              file=sys.stderr)
+    path = args[1] if len(args) == 2 else os.environ.get(PROPERTIES_ENV, "")
+    if len(args) not in (1, 2) or args[0] not in ("ready", "alive") or not path:
+        print(
+            "usage: python -m millrace_operator.nodeprobe ready|alive [<server.properties>]"
+            f" (default: ${PROPERTIES_ENV})",
+            file=sys.stderr,
+        )
         return 2
-    reason = probe(args[0], Path(args[1]))
+    reason = probe(args[0], Path(path))
     if reason is not None:
         print(reason, file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from millrace_operator.nodeprobe import PROPERTIES_ENV
 from millrace_operator.render.config import static_config_hash
 from millrace_operator.render.context import (
     CONFIG_DIR,
@@ -78,11 +79,14 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "MILLRACE_FORMAT_FILE", "value": f"{CONFIG_DIR}/$(POD_NAME).format"},
+            # exec probes get no $(VAR) expansion, their environment does: the probes
+            # find this pod's properties through it
+            {"name": PROPERTIES_ENV, "value": config_file},
         ],
         "ports": container_ports,
         "resources": resources,
         "readinessProbe": {
-            "exec": {"command": [*PROBE, "ready", config_file]},
+            "exec": {"command": [*PROBE, "ready"]},
             "periodSeconds": 5,
             "timeoutSeconds": 4,
             "failureThreshold": 3,
@@ -90,13 +94,13 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
         # Log recovery may take long: the startup probe allows an hour before liveness
         # applies, so a recovering broker is never killed for being slow.
         "startupProbe": {
-            "exec": {"command": [*PROBE, "alive", config_file]},
+            "exec": {"command": [*PROBE, "alive"]},
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 360,
         },
         "livenessProbe": {
-            "exec": {"command": [*PROBE, "alive", config_file]},
+            "exec": {"command": [*PROBE, "alive"]},
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 6,
