@@ -63,6 +63,7 @@ class RaftController:
         self._snapshots = snapshots or SnapshotPolicy()
         self._clock_ms = clock_ms
         self._applied = 0  # the image holds every record below this offset
+        self._replay_failed = False  # then the image is not the log's state: no snapshot
         self._timer: asyncio.TimerHandle | None = None
 
     def attach(self, driver: RaftDriver) -> None:
@@ -104,11 +105,18 @@ class RaftController:
         for item in committed:
             if isinstance(item, Entry):
                 if isinstance(item.record, DataRecord):
-                    new = replay(new, decode_record(item.record.payload))
+                    try:
+                        new = replay(new, decode_record(item.record.payload))
+                    except Exception:
+                        # skip it but apply the rest of the batch (the core already
+                        # handed all of it out); snapshots stop until a snapshot is loaded
+                        log.exception("metadata record at offset %d failed to apply", item.offset)
+                        self._replay_failed = True
                     self._snapshots.applied(len(item.record.payload))
                 self._applied = item.offset + 1
             else:
                 new = decode_image(item.data, cluster_id=new.cluster_id)
+                self._replay_failed = False
                 self._applied = item.snapshot_id.offset
                 self._snapshots.reset(self._clock_ms())
                 log.info(
@@ -136,8 +144,9 @@ class RaftController:
         node = self.driver.node
         if getattr(node.log, "closed", False):
             return  # shutting down
-        if self._applied != node.applied_offset:
-            return  # a record failed to apply: the image is not the log's state
+        if self._replay_failed or self._applied != node.applied_offset:
+            log.error("a metadata record failed to apply: not snapshotting this image")
+            return
         try:
             take_snapshot(node, self._image, self._applied)
         except Exception:
@@ -149,7 +158,11 @@ class RaftController:
             return
         last = policy.last_ms if policy.last_ms is not None else now
         delay_s = max(0, last + policy.max_interval_ms - now) / 1000
-        self._timer = asyncio.get_running_loop().call_later(delay_s, self._on_timer)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # driven without an event loop (tests): commits still check the policy
+        self._timer = loop.call_later(delay_s, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

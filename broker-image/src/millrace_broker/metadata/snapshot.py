@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+from .acl_image import acl_and_quota_records
 from .image import MetadataImage, replay
 from .records import (
     BROKER_RESOURCE,
@@ -78,6 +79,7 @@ def image_records(image: MetadataImage) -> Iterator[MetadataRecord]:
                 cred.server_key.hex(),
                 cred.iterations,
             )
+    yield from acl_and_quota_records(image.acls, image.client_quotas)
     if image.next_producer_id:
         yield ProducerIdsRecord(SNAPSHOT_PRODUCER, image.next_producer_id)
 
