@@ -33,6 +33,7 @@ from .dispatch import Dispatcher
 from .forwarding import Forwarder
 from .handlers import CONTROLLER_HANDLERS, HANDLERS
 from .heartbeat import controlled_shutdown, fencing_loop, heartbeat_loop
+from .leader_balance import leader_balance_loop
 from .registration import _plan_registration, register, registration_record
 from .replica_manager import Connect
 from .storage_format import ensure_formatted, format_for_kraft
@@ -150,6 +151,7 @@ async def start(
     tasks = []
     if config.is_controller:
         tasks.append(asyncio.create_task(fencing_loop(broker)))
+        tasks.append(asyncio.create_task(leader_balance_loop(broker)))  # issue 4
     if not config.is_broker:  # a dedicated controller: no partitions, no clients
         return RunningBroker(broker, controller_dispatcher, servers, None, driver, tasks)
     broker.load_partitions()
