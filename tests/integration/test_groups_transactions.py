@@ -205,3 +205,50 @@ def test_write_txn_markers_ends_an_open_transaction(tmp_path: Path) -> None:
         # The marker sits after the pending record.
         assert read_all(b.bootstrap, "t", "read_uncommitted") == [(0, "pending")]
         producer.abort_transaction(20)
+
+
+def test_kafka_python_transactions_commit_abort_and_offsets(tmp_path: Path) -> None:
+    from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
+    from kafka import TopicPartition as KpTopicPartition
+
+    with group_broker(tmp_path / "data") as b:
+        create_topic_v7(b.port, "t", 1)
+        producer = KafkaProducer(bootstrap_servers=b.bootstrap, transactional_id="kp-tx")
+        try:
+            producer.init_transactions()
+            producer.begin_transaction()
+            for i in range(3):
+                producer.send("t", f"kept{i}".encode())
+            producer.commit_transaction()
+            producer.begin_transaction()
+            producer.send("t", b"dropped").get(timeout=20)  # in the log, then aborted
+            producer.abort_transaction()
+            # Offsets committed in a transaction (kafka-python's group metadata form).
+            producer.begin_transaction()
+            producer.send("t", b"with-offsets")
+            producer.send_offsets_to_transaction(
+                {KpTopicPartition("t", 0): OffsetAndMetadata(2, "", -1)}, "kp-group"
+            )
+            producer.commit_transaction()
+        finally:
+            producer.close(timeout=10)
+
+        committed = ["kept0", "kept1", "kept2", "with-offsets"]
+        assert [v for _, v in read_all(b.bootstrap, "t", "read_committed")] == committed
+        assert "dropped" in {v for _, v in read_all(b.bootstrap, "t", "read_uncommitted")}
+        assert committed_offsets(b.bootstrap, "kp-group", "t", 1) == {0: 2}
+
+        # kafka-python's own read_committed consumer drops the aborted record too.
+        consumer = KafkaConsumer(
+            bootstrap_servers=b.bootstrap,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=5000,
+        )
+        try:
+            consumer.assign([KpTopicPartition("t", 0)])
+            seen = [m.value.decode() for m in consumer]
+        finally:
+            consumer.close()
+        assert seen == committed
