@@ -95,12 +95,14 @@ class KafkaConnection:
         calls ask first.
         """
         if self._versions is None:
-            response = await self.request(ApiVersionsRequest(
-                client_software_name="millrace-operator", client_software_version="0.1.0"))
+            response = await self.request(
+                ApiVersionsRequest(
+                    client_software_name="millrace-operator", client_software_version="0.1.0"
+                )
+            )
             check(response.error_code, None, "ApiVersions")
             self._versions = {
-                int(k.api_key): (int(k.min_version), int(k.max_version))
-                for k in response.api_keys
+                int(k.api_key): (int(k.min_version), int(k.max_version)) for k in response.api_keys
             }
         low, high = self._versions.get(api_key, (1, 0))
         return low <= version <= high

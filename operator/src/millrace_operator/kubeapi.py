@@ -181,8 +181,11 @@ class KubeApi:
         meta = obj["metadata"]
         path = resource_path(obj["kind"], meta.get("namespace"), meta["name"])
         result = await self._request(
-            "PATCH", path, params={"fieldManager": FIELD_MANAGER, "force": "true"},
-            body=obj, content_type="application/apply-patch+yaml",
+            "PATCH",
+            path,
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=obj,
+            content_type="application/apply-patch+yaml",
         )
         return result or {}
 

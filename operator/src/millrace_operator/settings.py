@@ -21,8 +21,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
-        namespaces = tuple(n.strip() for n in e.get("MILLRACE_WATCH_NAMESPACES", "").split(",")
-                           if n.strip())
+        namespaces = tuple(
+            n.strip() for n in e.get("MILLRACE_WATCH_NAMESPACES", "").split(",") if n.strip()
+        )
         return cls(
             namespaces=namespaces,
             peering=e.get("MILLRACE_PEERING", ""),

@@ -26,8 +26,9 @@ class FakeKube:
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found else None
 
-    async def list(self, kind: str, namespace: str | None,
-                   labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    async def list(
+        self, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         out = []
         for (k, ns, _), obj in sorted(self.objects.items(), key=lambda i: str(i[0])):
             if k != kind or (namespace is not None and ns != namespace):
@@ -53,8 +54,10 @@ class FakeKube:
 
 
 def node(name: str, zone: str) -> dict[str, Any]:
-    return {"kind": "Node", "metadata": {"name": name,
-                                         "labels": {"topology.kubernetes.io/zone": zone}}}
+    return {
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
+    }
 
 
 def storage_class(name: str, default: bool = False) -> dict[str, Any]:

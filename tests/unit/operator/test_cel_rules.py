@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def rules_at(kind: str, path: tuple[str, ...]) -> list[dict[str, str]]:
     if celpy is None:
-        pytest.fail("cel-python is not installed: pip install cel-python (a test extra)",
-                    pytrace=False)
+        pytest.fail(
+            "cel-python is not installed: pip install cel-python (a test extra)", pytrace=False
+        )
     crd = yaml.safe_load((ROOT / "crds" / f"millrace.io_{kind}.yaml").read_text())
     node = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     for part in path:
@@ -69,8 +70,10 @@ def raw_cluster(**spec: Any) -> dict[str, Any]:
     ("spec", "fragment"),
     [
         (raw_cluster(replicas=3), None),
-        (raw_cluster(replicas=2, controllers={"mode": "combined", "count": 3}),
-         "must not exceed replicas"),
+        (
+            raw_cluster(replicas=2, controllers={"mode": "combined", "count": 3}),
+            "must not exceed replicas",
+        ),
         (raw_cluster(config={"node.id": "3"}), "derives"),
         (raw_cluster(config={"listener.name.x.ssl.keystore.location": "/x"}), "derives"),
         (raw_cluster(config={"log.retention.hour": "3"}), "unknown broker property"),
@@ -97,8 +100,12 @@ def test_zone_removal_and_port_rules() -> None:
     assert violations("clusters", path, {"names": ["a", "b", "c"]}, old) == []
     assert violations("clusters", path, {"names": ["a"]}, old) != []
     assert violations("clusters", path, {}, old) != []
-    assert violations("clusters", ("spec", "listeners"),
-                      {"internalPort": 9092, "controllerPort": 9092}) != []
+    assert (
+        violations(
+            "clusters", ("spec", "listeners"), {"internalPort": 9092, "controllerPort": 9092}
+        )
+        != []
+    )
 
 
 def test_topic_rules() -> None:

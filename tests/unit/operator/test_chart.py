@@ -34,8 +34,13 @@ def test_default_values_match_the_schema() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"replicaCount": 0}, {"watch": {"namespaces": ["Bad_NS"]}}, {"image": {"repository": ""}},
-     {"logging": {"level": "LOUD"}}, {"unknownKey": 1}],
+    [
+        {"replicaCount": 0},
+        {"watch": {"namespaces": ["Bad_NS"]}},
+        {"image": {"repository": ""}},
+        {"logging": {"level": "LOUD"}},
+        {"unknownKey": 1},
+    ],
 )
 def test_schema_rejects_bad_values(bad: dict[str, Any]) -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -52,9 +57,21 @@ def test_chart_crds_are_the_generated_ones() -> None:
 def helm_template(*args: str) -> list[dict[str, Any]]:
     helm = require_helm()
     out = subprocess.run(
-        [helm, "template", "mr", str(CHART), "--namespace", "millrace-system", "--include-crds",
-         "--kube-version", KUBE_VERSION, *args],
-        capture_output=True, text=True, check=False,
+        [
+            helm,
+            "template",
+            "mr",
+            str(CHART),
+            "--namespace",
+            "millrace-system",
+            "--include-crds",
+            "--kube-version",
+            KUBE_VERSION,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
@@ -65,17 +82,30 @@ def test_helm_lint() -> None:
     for extra in ([], ["--set", "replicaCount=2", "--set", "watch.namespaces={a,b}"]):
         out = subprocess.run(
             [helm, "lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), *extra],
-            capture_output=True, text=True, check=False)
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert out.returncode == 0, out.stdout + out.stderr
 
 
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
-        ([], {"ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 0, "Deployment": 1,
-              "ClusterKopfPeering": 0}),
-        (["--set", "watch.namespaces={team-a,team-b}", "--set", "replicaCount=2"],
-         {"ClusterRole": 1, "Role": 2, "RoleBinding": 2, "KopfPeering": 2}),
+        (
+            [],
+            {
+                "ClusterRole": 1,
+                "ClusterRoleBinding": 1,
+                "Role": 0,
+                "Deployment": 1,
+                "ClusterKopfPeering": 0,
+            },
+        ),
+        (
+            ["--set", "watch.namespaces={team-a,team-b}", "--set", "replicaCount=2"],
+            {"ClusterRole": 1, "Role": 2, "RoleBinding": 2, "KopfPeering": 2},
+        ),
         (["--set", "replicaCount=3"], {"ClusterKopfPeering": 1}),
     ],
 )

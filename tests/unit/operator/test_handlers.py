@@ -21,8 +21,13 @@ def test_handlers_are_registered() -> None:
 
 
 def test_settings_from_env() -> None:
-    s = Settings.from_env({"MILLRACE_WATCH_NAMESPACES": "a, b,", "MILLRACE_PEERING": "p",
-                           "MILLRACE_HTTP_PORT": "9000"})
+    s = Settings.from_env(
+        {
+            "MILLRACE_WATCH_NAMESPACES": "a, b,",
+            "MILLRACE_PEERING": "p",
+            "MILLRACE_HTTP_PORT": "9000",
+        }
+    )
     assert s.namespaces == ("a", "b") and s.peering == "p" and s.http_port == 9000
     assert Settings.from_env({}).namespaces == ()
 
@@ -32,7 +37,8 @@ def test_resource_paths() -> None:
     assert resource_path("StatefulSet", "ns", "x") == "/apis/apps/v1/namespaces/ns/statefulsets/x"
     assert resource_path("Node", None) == "/api/v1/nodes"
     assert resource_path("Cluster", "ns", "c", "status") == (
-        "/apis/millrace.io/v1alpha1/namespaces/ns/clusters/c/status")
+        "/apis/millrace.io/v1alpha1/namespaces/ns/clusters/c/status"
+    )
     assert selector({"b": "2", "a": "1"}) == "a=1,b=2"
 
 

@@ -49,9 +49,14 @@ async def converge(broker: BrokerProcess, spec: TopicSpec, name: str) -> list[st
 
 def test_topic_lifecycle(broker: BrokerProcess) -> None:
     name = "op-orders"
-    spec = TopicSpec.model_validate({"clusterRef": {"name": "c"}, "partitions": 2,
-                                     "replicationFactor": 1,
-                                     "config": {"retention.ms": "60000"}})
+    spec = TopicSpec.model_validate(
+        {
+            "clusterRef": {"name": "c"},
+            "partitions": 2,
+            "replicationFactor": 1,
+            "config": {"retention.ms": "60000"},
+        }
+    )
     assert run(converge(broker, spec, name)) == [CreateTopic.__name__]
 
     async def observe() -> Any:
@@ -65,8 +70,12 @@ def test_topic_lifecycle(broker: BrokerProcess) -> None:
     # drift made outside: someone sets cleanup.policy and changes retention.ms
     async def drift() -> None:
         async with KafkaConnection("127.0.0.1", broker.port) as conn:
-            await apply_topic_step(conn, AlterConfigs(
-                name, {"retention.ms": "1", "cleanup.policy": "compact"}, (), drift=False))
+            await apply_topic_step(
+                conn,
+                AlterConfigs(
+                    name, {"retention.ms": "1", "cleanup.policy": "compact"}, (), drift=False
+                ),
+            )
 
     run(drift())
     assert run(converge(broker, spec, name)) == [AlterConfigs.__name__]
@@ -89,8 +98,9 @@ def test_broker_view_and_dynamic_config(broker: BrokerProcess) -> None:
     async def go() -> Any:
         async with KafkaConnection("127.0.0.1", broker.port) as conn:
             before = await observe_broker_view(conn)
-            await apply_broker_configs(conn, AlterBrokerConfigs({"log.retention.ms": "86400000"},
-                                                                ()))
+            await apply_broker_configs(
+                conn, AlterBrokerConfigs({"log.retention.ms": "86400000"}, ())
+            )
             during = await observe_broker_view(conn)
             await apply_broker_configs(conn, AlterBrokerConfigs({}, ("log.retention.ms",)))
             after = await observe_broker_view(conn)

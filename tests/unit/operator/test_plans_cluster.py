@@ -33,41 +33,60 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def ctx(spec: dict[str, Any] | None = None, name: str = "demo") -> RenderContext:
-    return RenderContext(name=name, namespace="ns", uid="u", spec=ClusterSpec.model_validate(
-        spec or {}), zones=ABC, identity=Identity("cid", {1900: "a", 2900: "b", 3900: "c"}))
+    return RenderContext(
+        name=name,
+        namespace="ns",
+        uid="u",
+        spec=ClusterSpec.model_validate(spec or {}),
+        zones=ABC,
+        identity=Identity("cid", {1900: "a", 2900: "b", 3900: "c"}),
+    )
 
 
 def applied(c: RenderContext) -> dict[str, str]:
     return {object_key(o): desired_hash(o) for o in build_objects(c)}
 
 
-def running(c: RenderContext, *, ready: bool = True, revision: str = "r1",
-            **view: Any) -> ObservedCluster:
+def running(
+    c: RenderContext, *, ready: bool = True, revision: str = "r1", **view: Any
+) -> ObservedCluster:
     layout = c.layout
     return ObservedCluster(
-        node_zones=NODES, storage_classes=frozenset({"standard"}), applied=applied(c),
+        node_zones=NODES,
+        storage_classes=frozenset({"standard"}),
+        applied=applied(c),
         statefulsets={p.name: ObservedStatefulSet(p.name, p.replicas, "r1") for p in layout.pools},
-        pods={n.pod: ObservedPod(n.pod, ready, revision, "millrace/broker:0.1.0")
-              for n in layout.nodes},
-        brokers=BrokerView("cid", frozenset(n.node_id for n in layout.brokers), 1900,
-                           (1900, 2900, 3900), **view),
+        pods={
+            n.pod: ObservedPod(n.pod, ready, revision, "millrace/broker:0.1.0")
+            for n in layout.nodes
+        },
+        brokers=BrokerView(
+            "cid", frozenset(n.node_id for n in layout.brokers), 1900, (1900, 2900, 3900), **view
+        ),
     )
 
 
 @pytest.mark.parametrize(
     ("spec", "observed", "reason"),
     [
-        ({"storage": {"storageClassName": "fast"}},
-         ObservedCluster(storage_classes=frozenset({"standard"})), "StorageClassNotFound"),
+        (
+            {"storage": {"storageClassName": "fast"}},
+            ObservedCluster(storage_classes=frozenset({"standard"})),
+            "StorageClassNotFound",
+        ),
         ({}, ObservedCluster(has_default_storage_class=False), "NoDefaultStorageClass"),
-        ({"zones": {"names": ["zone-a", "zone-x"]}}, ObservedCluster(node_zones=NODES),
-         "ZoneHasNoNodes"),
+        (
+            {"zones": {"names": ["zone-a", "zone-x"]}},
+            ObservedCluster(node_zones=NODES),
+            "ZoneHasNoNodes",
+        ),
         ({}, ObservedCluster(), None),
         ({"storage": {"storageClassName": "fast"}}, ObservedCluster(storage_classes=None), None),
     ],
 )
-def test_validate_cluster(spec: dict[str, Any], observed: ObservedCluster,
-                          reason: str | None) -> None:
+def test_validate_cluster(
+    spec: dict[str, Any], observed: ObservedCluster, reason: str | None
+) -> None:
     blocked = validate_cluster("demo", ClusterSpec.model_validate(spec), observed)
     assert (blocked.reason if blocked else None) == reason
 
@@ -91,13 +110,18 @@ def test_long_names_are_refused() -> None:
         ([], (), NODES, ABC),
         ([], ("zone-b",), NODES, ("zone-b",)),
         (["zone-c", "zone-a"], (), NODES, ("zone-c", "zone-a")),
-        (["zone-c", "zone-a", "zone-b"], ("zone-c", "zone-a"), NODES,
-         ("zone-c", "zone-a", "zone-b")),
+        (
+            ["zone-c", "zone-a", "zone-b"],
+            ("zone-c", "zone-a"),
+            NODES,
+            ("zone-c", "zone-a", "zone-b"),
+        ),
         ([], (), frozenset(), Blocked),
     ],
 )
-def test_resolve_zones(names: list[str], recorded: tuple[str, ...], nodes: frozenset[str],
-                       expected: Any) -> None:
+def test_resolve_zones(
+    names: list[str], recorded: tuple[str, ...], nodes: frozenset[str], expected: Any
+) -> None:
     got = resolve_zones(ClusterSpec.model_validate({"zones": {"names": names}}), recorded, nodes)
     if expected is Blocked:
         assert isinstance(got, Blocked) and got.reason == "NoZones"
@@ -146,16 +170,28 @@ def test_scale_in_is_blocked() -> None:
 @pytest.mark.parametrize(
     ("config", "brokers_have", "applied_before", "expected"),
     [
-        ({"log.retention.ms": "1000"}, {}, {},
-         AlterBrokerConfigs({"log.retention.ms": "1000"}, ())),
+        (
+            {"log.retention.ms": "1000"},
+            {},
+            {},
+            AlterBrokerConfigs({"log.retention.ms": "1000"}, ()),
+        ),
         ({"log.retention.ms": "1000"}, {"log.retention.ms": "1000"}, {}, None),
-        ({}, {"log.retention.ms": "1000"}, {"log.retention.ms": "1000"},
-         AlterBrokerConfigs({}, ("log.retention.ms",))),
+        (
+            {},
+            {"log.retention.ms": "1000"},
+            {"log.retention.ms": "1000"},
+            AlterBrokerConfigs({}, ("log.retention.ms",)),
+        ),
         ({}, {"log.retention.ms": "1000"}, {}, None),  # set by someone else: left alone
     ],
 )
-def test_dynamic_config(config: dict[str, str], brokers_have: dict[str, str],
-                        applied_before: dict[str, str], expected: Any) -> None:
+def test_dynamic_config(
+    config: dict[str, str],
+    brokers_have: dict[str, str],
+    applied_before: dict[str, str],
+    expected: Any,
+) -> None:
     before = ctx({"config": {k: v for k, v in config.items()}})
     obs = running(before, dynamic_defaults=brokers_have)
     assert next_step(before, obs, build_objects(before), applied_dynamic=applied_before) == expected
@@ -167,10 +203,20 @@ def conditions(status: ClusterStatus) -> dict[str, tuple[str, str]]:
 
 def test_status_ready() -> None:
     c = ctx()
-    status = build_cluster_status(c, ClusterStatus(), generation=3, observed=running(c),
-                                  step=None, now=NOW, applied_dynamic={})
-    assert conditions(status) == {"Ready": ("True", "Ready"), "Progressing": ("False", "Idle"),
-                                  "Degraded": ("False", "AsExpected")}
+    status = build_cluster_status(
+        c,
+        ClusterStatus(),
+        generation=3,
+        observed=running(c),
+        step=None,
+        now=NOW,
+        applied_dynamic={},
+    )
+    assert conditions(status) == {
+        "Ready": ("True", "Ready"),
+        "Progressing": ("False", "Idle"),
+        "Degraded": ("False", "AsExpected"),
+    }
     assert status.ready_brokers == 3 and status.cluster_id == "cid"
     assert status.quorum is not None and status.quorum.leader == 1900
     assert status.bootstrap == "demo-bootstrap.ns.svc.cluster.local:9092"
@@ -180,34 +226,63 @@ def test_status_ready() -> None:
 
 def test_status_creating_then_not_ready_then_degraded() -> None:
     c = ctx()
-    created = build_cluster_status(c, ClusterStatus(), generation=1,
-                                   observed=ObservedCluster(node_zones=NODES),
-                                   step=ApplyObjects(()), now=NOW, applied_dynamic={})
+    created = build_cluster_status(
+        c,
+        ClusterStatus(),
+        generation=1,
+        observed=ObservedCluster(node_zones=NODES),
+        step=ApplyObjects(()),
+        now=NOW,
+        applied_dynamic={},
+    )
     assert conditions(created)["Ready"] == ("False", "Creating")
     assert created.operation is not None and created.operation.name == "Create"
-    starting = build_cluster_status(c, created, generation=1, observed=running(c, ready=False),
-                                    step=None, now=NOW, applied_dynamic={})
+    starting = build_cluster_status(
+        c,
+        created,
+        generation=1,
+        observed=running(c, ready=False),
+        step=None,
+        now=NOW,
+        applied_dynamic={},
+    )
     assert conditions(starting)["Ready"] == ("False", "BrokersNotReady")
     assert conditions(starting)["Degraded"] == ("False", "AsExpected")
     assert starting.operation is not None and starting.operation.name == "Create"
-    up = build_cluster_status(c, starting, generation=1, observed=running(c), step=None,
-                              now=NOW, applied_dynamic={})
-    down = build_cluster_status(c, up, generation=1, observed=running(c, ready=False),
-                                step=None, now=NOW, applied_dynamic={})
+    up = build_cluster_status(
+        c, starting, generation=1, observed=running(c), step=None, now=NOW, applied_dynamic={}
+    )
+    down = build_cluster_status(
+        c,
+        up,
+        generation=1,
+        observed=running(c, ready=False),
+        step=None,
+        now=NOW,
+        applied_dynamic={},
+    )
     assert conditions(down)["Degraded"] == ("True", "NodesNotReady")
     assert up.operation is None
 
 
 def test_restart_only_change_is_reported_pending_never_applied() -> None:
     before = ctx({"config": {"num.partitions": "1"}})
-    up = build_cluster_status(before, ClusterStatus(), generation=1, observed=running(before),
-                              step=None, now=NOW, applied_dynamic={})
+    up = build_cluster_status(
+        before,
+        ClusterStatus(),
+        generation=1,
+        observed=running(before),
+        step=None,
+        now=NOW,
+        applied_dynamic={},
+    )
     assert up.running_static_config == {"num.partitions": "1"}
     after = ctx({"config": {"num.partitions": "3"}})
     # pods still run the old revision after the StatefulSets were updated
     obs = running(after, revision="r0")
-    status = build_cluster_status(after, up, generation=2, observed=obs, step=None, now=NOW,
-                                  applied_dynamic={})
+    status = build_cluster_status(
+        after, up, generation=2, observed=obs, step=None, now=NOW, applied_dynamic={}
+    )
     assert status.pending_restart_config == ["num.partitions"]
     assert conditions(status)["Ready"] == ("True", "RestartPending")
     ready = next(c for c in status.conditions if c.type == "Ready")
@@ -218,18 +293,33 @@ def test_restart_only_change_is_reported_pending_never_applied() -> None:
 def test_blocked_status() -> None:
     c = ctx()
     step = Blocked("StorageClassNotFound", "StorageClass 'x' does not exist: create it")
-    status = build_cluster_status(c, ClusterStatus(), generation=1, observed=ObservedCluster(),
-                                  step=step, now=NOW, applied_dynamic={})
-    assert conditions(status) == {"Ready": ("False", "StorageClassNotFound"),
-                                  "Progressing": ("False", "StorageClassNotFound"),
-                                  "Degraded": ("True", "StorageClassNotFound")}
+    status = build_cluster_status(
+        c,
+        ClusterStatus(),
+        generation=1,
+        observed=ObservedCluster(),
+        step=step,
+        now=NOW,
+        applied_dynamic={},
+    )
+    assert conditions(status) == {
+        "Ready": ("False", "StorageClassNotFound"),
+        "Progressing": ("False", "StorageClassNotFound"),
+        "Degraded": ("True", "StorageClassNotFound"),
+    }
 
 
 def test_dynamic_config_bookkeeping() -> None:
     c = ctx({"config": {"log.retention.ms": "5"}})
     step = AlterBrokerConfigs({"log.retention.ms": "5"}, ("log.segment.ms",))
-    status = build_cluster_status(c, ClusterStatus(), generation=1, observed=running(c),
-                                  step=step, now=NOW,
-                                  applied_dynamic={"log.segment.ms": "9"})
+    status = build_cluster_status(
+        c,
+        ClusterStatus(),
+        generation=1,
+        observed=running(c),
+        step=step,
+        now=NOW,
+        applied_dynamic={"log.segment.ms": "9"},
+    )
     assert status.applied_dynamic_config == {"log.retention.ms": "5"}
     assert status.operation is not None and status.operation.name == "ApplyConfig"

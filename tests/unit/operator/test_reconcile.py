@@ -22,20 +22,37 @@ NS = "kafka"
 
 
 def world() -> FakeKube:
-    return FakeKube(node("n1", "zone-a"), node("n2", "zone-b"), node("n3", "zone-c"),
-                    storage_class("standard", default=True))
+    return FakeKube(
+        node("n1", "zone-a"),
+        node("n2", "zone-b"),
+        node("n3", "zone-c"),
+        storage_class("standard", default=True),
+    )
 
 
 def unreachable(_: str) -> KafkaConnection:
     return KafkaConnection("127.0.0.1", 1, timeout=0.5)
 
 
-def cluster_pass(kube: FakeKube, spec: dict[str, Any], status: dict[str, Any] | None = None,
-                 generation: int = 1) -> Any:
+def cluster_pass(
+    kube: FakeKube, spec: dict[str, Any], status: dict[str, Any] | None = None, generation: int = 1
+) -> Any:
     ids = (f"id{i}" for i in itertools.count())
-    return asyncio.run(reconcile_cluster(
-        kube, kube, name="demo", namespace=NS, uid="uid-1", generation=generation, spec=spec,
-        status=status or {}, now=NOW, connect=unreachable, new_id=lambda: next(ids)))
+    return asyncio.run(
+        reconcile_cluster(
+            kube,
+            kube,
+            name="demo",
+            namespace=NS,
+            uid="uid-1",
+            generation=generation,
+            spec=spec,
+            status=status or {},
+            now=NOW,
+            connect=unreachable,
+            new_id=lambda: next(ids),
+        )
+    )
 
 
 def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
@@ -101,30 +118,45 @@ def test_scale_in_blocked_after_creation() -> None:
 
 
 def topic_world(broker: BrokerProcess) -> FakeKube:
-    cluster = {"kind": "Cluster", "metadata": {"name": "demo", "namespace": NS},
-               "spec": {"replicas": 1},
-               "status": {"readyBrokers": 1, "bootstrap": f"127.0.0.1:{broker.port}"}}
+    cluster = {
+        "kind": "Cluster",
+        "metadata": {"name": "demo", "namespace": NS},
+        "spec": {"replicas": 1},
+        "status": {"readyBrokers": 1, "bootstrap": f"127.0.0.1:{broker.port}"},
+    }
     return FakeKube(cluster)
 
 
 def topic(name: str, created: str, **spec: Any) -> dict[str, Any]:
-    return {"kind": "Topic", "metadata": {"name": name, "namespace": NS,
-                                          "creationTimestamp": created},
-            "spec": {"clusterRef": {"name": "demo"}, "replicationFactor": 1, **spec}}
+    return {
+        "kind": "Topic",
+        "metadata": {"name": name, "namespace": NS, "creationTimestamp": created},
+        "spec": {"clusterRef": {"name": "demo"}, "replicationFactor": 1, **spec},
+    }
 
 
-def topic_pass(kube: FakeKube, obj: dict[str, Any], status: dict[str, Any] | None = None,
-               generation: int = 1) -> Any:
-    return asyncio.run(reconcile_topic(
-        kube, name=obj["metadata"]["name"], namespace=NS,
-        created=obj["metadata"]["creationTimestamp"], generation=generation,
-        spec=obj["spec"], status=status or {}, now=NOW))
+def topic_pass(
+    kube: FakeKube, obj: dict[str, Any], status: dict[str, Any] | None = None, generation: int = 1
+) -> Any:
+    return asyncio.run(
+        reconcile_topic(
+            kube,
+            name=obj["metadata"]["name"],
+            namespace=NS,
+            created=obj["metadata"]["creationTimestamp"],
+            generation=generation,
+            spec=obj["spec"],
+            status=status or {},
+            now=NOW,
+        )
+    )
 
 
 def test_topic_create_sync_conflict_and_delete(broker: BrokerProcess) -> None:
     kube = topic_world(broker)
-    first = topic("rc-events", "2026-01-01T00:00:00Z", partitions=2,
-                  config={"retention.ms": "1000"})
+    first = topic(
+        "rc-events", "2026-01-01T00:00:00Z", partitions=2, config={"retention.ms": "1000"}
+    )
     kube.put(first)
     out = topic_pass(kube, first)
     assert isinstance(out.step, CreateTopic)
@@ -143,11 +175,24 @@ def test_topic_create_sync_conflict_and_delete(broker: BrokerProcess) -> None:
     assert topic_pass(kube, first, out2.status).step is None
 
     # deleting the newer one leaves the topic; deleting the owner deletes it
-    assert asyncio.run(delete_topic(kube, name="rc-events-copy", namespace=NS,
-                                    created="2026-02-01T00:00:00Z", spec=newer["spec"])) is None
+    assert (
+        asyncio.run(
+            delete_topic(
+                kube,
+                name="rc-events-copy",
+                namespace=NS,
+                created="2026-02-01T00:00:00Z",
+                spec=newer["spec"],
+            )
+        )
+        is None
+    )
     kube.objects.pop(("Topic", NS, "rc-events-copy"))
-    step = asyncio.run(delete_topic(kube, name="rc-events", namespace=NS,
-                                    created="2026-01-01T00:00:00Z", spec=first["spec"]))
+    step = asyncio.run(
+        delete_topic(
+            kube, name="rc-events", namespace=NS, created="2026-01-01T00:00:00Z", spec=first["spec"]
+        )
+    )
     assert step is not None and not isinstance(step, Blocked)
     again = topic_pass(kube, first, {})
     assert isinstance(again.step, CreateTopic)  # gone, so a new pass would re-create it
@@ -172,16 +217,35 @@ def test_storage_change_after_creation_is_blocked() -> None:
 
 
 def test_topic_delete_waits_for_brokers_and_says_how_to_release() -> None:
-    kube = FakeKube({"kind": "Cluster", "metadata": {"name": "demo", "namespace": NS},
-                     "spec": {"replicas": 3},
-                     "status": {"readyBrokers": 0, "bootstrap": "nowhere:9092"}})
+    kube = FakeKube(
+        {
+            "kind": "Cluster",
+            "metadata": {"name": "demo", "namespace": NS},
+            "spec": {"replicas": 3},
+            "status": {"readyBrokers": 0, "bootstrap": "nowhere:9092"},
+        }
+    )
     obj = topic("rc-stuck", "t")
-    step = asyncio.run(delete_topic(kube, name="rc-stuck", namespace=NS, created="t",
-                                    spec=obj["spec"], connect=unreachable))
+    step = asyncio.run(
+        delete_topic(
+            kube, name="rc-stuck", namespace=NS, created="t", spec=obj["spec"], connect=unreachable
+        )
+    )
     assert isinstance(step, Blocked) and "deletionPolicy: Retain" in step.message
     retained = topic("rc-kept", "t", deletionPolicy="Retain")
-    assert asyncio.run(delete_topic(kube, name="rc-kept", namespace=NS, created="t",
-                                    spec=retained["spec"], connect=unreachable)) is None
+    assert (
+        asyncio.run(
+            delete_topic(
+                kube,
+                name="rc-kept",
+                namespace=NS,
+                created="t",
+                spec=retained["spec"],
+                connect=unreachable,
+            )
+        )
+        is None
+    )
 
 
 def test_blocked_event_posted_once_per_reason() -> None:

@@ -20,17 +20,29 @@ SPECS: list[dict[str, Any]] = [
     {"replicas": 3},
     {"replicas": 4, "controllers": {"mode": "combined", "count": 3}},
     {"replicas": 1, "controllers": {"mode": "combined", "count": 1}},
-    {"replicas": 2, "controllers": {"count": 1},
-     "config": {"log.retention.hours": "24", "num.partitions": "3",
-                "auto.create.topics.enable": "false", "min.insync.replicas": "2"}},
+    {
+        "replicas": 2,
+        "controllers": {"count": 1},
+        "config": {
+            "log.retention.hours": "24",
+            "num.partitions": "3",
+            "auto.create.topics.enable": "false",
+            "min.insync.replicas": "2",
+        },
+    },
 ]
 
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_every_node_config_loads(spec: dict[str, Any], tmp_path: Path) -> None:
-    ctx = RenderContext(name="demo", namespace="ns", uid="u",
-                        spec=ClusterSpec.model_validate(spec), zones=("a", "b", "c"),
-                        identity=Identity("cid"))
+    ctx = RenderContext(
+        name="demo",
+        namespace="ns",
+        uid="u",
+        spec=ClusterSpec.model_validate(spec),
+        zones=("a", "b", "c"),
+        identity=Identity("cid"),
+    )
     for node in ctx.layout.nodes:
         path = tmp_path / f"{node.pod}.properties"
         path.write_text(build_server_properties(ctx, node))

@@ -19,8 +19,14 @@ ABC = ["zone-a", "zone-b", "zone-c"]
 
 @pytest.mark.parametrize(
     ("total", "buckets", "expected"),
-    [(3, 3, [1, 1, 1]), (4, 3, [2, 1, 1]), (5, 3, [2, 2, 1]), (1, 3, [1, 0, 0]), (0, 2, [0, 0]),
-     (7, 1, [7])],
+    [
+        (3, 3, [1, 1, 1]),
+        (4, 3, [2, 1, 1]),
+        (5, 3, [2, 2, 1]),
+        (1, 3, [1, 0, 0]),
+        (0, 2, [0, 0]),
+        (7, 1, [7]),
+    ],
 )
 def test_spread(total: int, buckets: int, expected: list[int]) -> None:
     assert spread(total, buckets) == expected
@@ -43,8 +49,14 @@ def test_node_id_ranges_do_not_overlap() -> None:
 
 
 @pytest.mark.parametrize(
-    ("zone", "slug"), [("zone-a", "zone-a"), ("us-east-1a", "us-east-1a"), ("Zone_B", "zone-b"),
-                       ("eu.west/2", "eu-west-2"), ("---", "zone")],
+    ("zone", "slug"),
+    [
+        ("zone-a", "zone-a"),
+        ("us-east-1a", "us-east-1a"),
+        ("Zone_B", "zone-b"),
+        ("eu.west/2", "eu-west-2"),
+        ("---", "zone"),
+    ],
 )
 def test_zone_slug(zone: str, slug: str) -> None:
     assert zone_slug(zone) == slug
@@ -82,15 +94,18 @@ LAYOUTS = [
     (
         {"replicas": 1, "controllers": {"count": 1}},
         ABC,
-        {"c-broker-zone-a-0": (1000, ("broker",)),
-         "c-controller-zone-a-0": (1900, ("controller",))},
+        {
+            "c-broker-zone-a-0": (1000, ("broker",)),
+            "c-controller-zone-a-0": (1900, ("controller",)),
+        },
     ),
 ]
 
 
 @pytest.mark.parametrize(("spec", "zones", "expected"), LAYOUTS)
-def test_layout(spec: dict[str, object], zones: list[str],
-                expected: dict[str, tuple[int, tuple[str, ...]]]) -> None:
+def test_layout(
+    spec: dict[str, object], zones: list[str], expected: dict[str, tuple[int, tuple[str, ...]]]
+) -> None:
     layout = build_layout("c", ClusterSpec.model_validate(spec), zones)
     assert {n.pod: (n.node_id, n.roles) for n in layout.nodes} == expected
     assert [n.node_id for n in layout.nodes] == sorted(n.node_id for n in layout.nodes)
@@ -116,8 +131,12 @@ def test_appending_a_zone_keeps_existing_identities() -> None:
 def test_combined_voters_stable_while_growing() -> None:
     spec = {"controllers": {"mode": "combined", "count": 3}}
     voters = [
-        {n.node_id for n in build_layout(
-            "c", ClusterSpec.model_validate({**spec, "replicas": r}), ABC).controllers}
+        {
+            n.node_id
+            for n in build_layout(
+                "c", ClusterSpec.model_validate({**spec, "replicas": r}), ABC
+            ).controllers
+        }
         for r in (3, 4, 5, 9)
     ]
     assert all(v == {1000, 2000, 3000} for v in voters)

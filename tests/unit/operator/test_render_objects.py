@@ -44,21 +44,42 @@ def properties(text: str) -> dict[str, str]:
 def test_objects_in_apply_order_all_owned() -> None:
     objects = build_objects(ctx())
     kinds = [o["kind"] for o in objects]
-    assert kinds == ["ServiceAccount", "ConfigMap", "Service", "Service",
-                     "PodDisruptionBudget", "PodDisruptionBudget"] + ["StatefulSet"] * 6
+    assert (
+        kinds
+        == [
+            "ServiceAccount",
+            "ConfigMap",
+            "Service",
+            "Service",
+            "PodDisruptionBudget",
+            "PodDisruptionBudget",
+        ]
+        + ["StatefulSet"] * 6
+    )
     for obj in objects:
         (owner,) = obj["metadata"]["ownerReferences"]
-        assert owner == {"apiVersion": "millrace.io/v1alpha1", "kind": "Cluster", "name": "demo",
-                         "uid": "uid-1", "controller": True, "blockOwnerDeletion": True}
+        assert owner == {
+            "apiVersion": "millrace.io/v1alpha1",
+            "kind": "Cluster",
+            "name": "demo",
+            "uid": "uid-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
         assert obj["metadata"]["namespace"] == "kafka"
 
 
 def test_statefulset_shape() -> None:
     sts = build_statefulsets(ctx({"replicas": 4, "storage": {"storageClassName": "fast"}}))
     names = [(s["metadata"]["name"], s["spec"]["replicas"]) for s in sts]
-    assert names == [("demo-broker-zone-a", 2), ("demo-broker-zone-b", 1),
-                     ("demo-broker-zone-c", 1), ("demo-controller-zone-a", 1),
-                     ("demo-controller-zone-b", 1), ("demo-controller-zone-c", 1)]
+    assert names == [
+        ("demo-broker-zone-a", 2),
+        ("demo-broker-zone-b", 1),
+        ("demo-broker-zone-c", 1),
+        ("demo-controller-zone-a", 1),
+        ("demo-controller-zone-b", 1),
+        ("demo-controller-zone-c", 1),
+    ]
     first = sts[0]["spec"]
     assert first["updateStrategy"] == {"type": "OnDelete"}
     assert first["serviceName"] == "demo-nodes"
@@ -68,13 +89,17 @@ def test_statefulset_shape() -> None:
     assert claim["resources"]["requests"]["storage"] == "10Gi"
     pod = first["template"]["spec"]
     container = pod["containers"][0]
-    assert container["args"] == ["/etc/millrace/$(POD_NAME).properties",
-                                 "--cluster-id", IDENTITY.cluster_id]
+    assert container["args"] == [
+        "/etc/millrace/$(POD_NAME).properties",
+        "--cluster-id",
+        IDENTITY.cluster_id,
+    ]
     assert container["readinessProbe"]["exec"]["command"][3] == "ready"
     assert pod["terminationGracePeriodSeconds"] == 120
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert set(first["selector"]["matchLabels"].items()) <= set(
-        first["template"]["metadata"]["labels"].items())
+        first["template"]["metadata"]["labels"].items()
+    )
 
 
 def test_delete_claim_deletes_pvcs_with_the_cluster() -> None:
@@ -86,12 +111,30 @@ def test_delete_claim_deletes_pvcs_with_the_cluster() -> None:
     ("user", "terms"),
     [
         (None, [[("topology.kubernetes.io/zone", "In", ["zone-b"])]]),
-        ({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]},
-            {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["nvme"]}]},
-        ]}}},
-         [[("disk", "In", ["ssd"]), ("topology.kubernetes.io/zone", "In", ["zone-b"])],
-          [("disk", "In", ["nvme"]), ("topology.kubernetes.io/zone", "In", ["zone-b"])]]),
+        (
+            {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": "disk", "operator": "In", "values": ["ssd"]}
+                                ]
+                            },
+                            {
+                                "matchExpressions": [
+                                    {"key": "disk", "operator": "In", "values": ["nvme"]}
+                                ]
+                            },
+                        ]
+                    }
+                }
+            },
+            [
+                [("disk", "In", ["ssd"]), ("topology.kubernetes.io/zone", "In", ["zone-b"])],
+                [("disk", "In", ["nvme"]), ("topology.kubernetes.io/zone", "In", ["zone-b"])],
+            ],
+        ),
     ],
 )
 def test_zone_affinity_is_anded_into_every_user_term(
@@ -103,7 +146,8 @@ def test_zone_affinity_is_anded_into_every_user_term(
     got = [
         [(e["key"], e["operator"], e["values"]) for e in t["matchExpressions"]]
         for t in affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-            "nodeSelectorTerms"]
+            "nodeSelectorTerms"
+        ]
     ]
     assert got == terms
     anti = affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
@@ -124,7 +168,8 @@ def test_broker_properties() -> None:
     assert props["advertised.listeners"] == f"PLAINTEXT://{dns}:9092"
     assert props["controller.quorum.voters"] == ",".join(
         f"{i}900@demo-controller-zone-{z}-0.demo-nodes.kafka.svc.cluster.local:9093"
-        for i, z in ((1, "a"), (2, "b"), (3, "c")))
+        for i, z in ((1, "a"), (2, "b"), (3, "c"))
+    )
     assert "controller.quorum.bootstrap.servers" not in props
     assert props["log.dirs"] == "/var/lib/millrace/data/log"
     assert props["log.retention.hours"] == "24"
@@ -156,7 +201,8 @@ def test_configmap_has_every_node_and_the_identity() -> None:
     assert fmt["cluster.id"] == IDENTITY.cluster_id
     assert fmt["directory.id"] == "d1"
     assert fmt["initial.controllers"].split(",")[0] == (
-        "1900@demo-controller-zone-a-0.demo-nodes.kafka.svc.cluster.local:9093:d1")
+        "1900@demo-controller-zone-a-0.demo-nodes.kafka.svc.cluster.local:9093:d1"
+    )
     assert "initial.controllers" not in properties(data["demo-broker-zone-a-0.format"])
     assert len([k for k in data if k.endswith(".properties")]) == 6
 
@@ -178,18 +224,30 @@ def test_static_hash_ignores_dynamic_properties() -> None:
     ("spec", "budgets"),
     [
         ({}, [("demo-brokers", "broker", 1), ("demo-controllers", "controller", 1)]),
-        ({"controllers": {"count": 5}}, [("demo-brokers", "broker", 1),
-                                          ("demo-controllers", "controller", 2)]),
-        ({"controllers": {"count": 1}}, [("demo-brokers", "broker", 1),
-                                          ("demo-controllers", "controller", 0)]),
+        (
+            {"controllers": {"count": 5}},
+            [("demo-brokers", "broker", 1), ("demo-controllers", "controller", 2)],
+        ),
+        (
+            {"controllers": {"count": 1}},
+            [("demo-brokers", "broker", 1), ("demo-controllers", "controller", 0)],
+        ),
         ({"controllers": {"mode": "combined", "count": 3}}, [("demo-brokers", "broker", 1)]),
-        ({"replicas": 1, "controllers": {"mode": "combined", "count": 1}},
-         [("demo-brokers", "broker", 0)]),
+        (
+            {"replicas": 1, "controllers": {"mode": "combined", "count": 1}},
+            [("demo-brokers", "broker", 0)],
+        ),
     ],
 )
 def test_pdbs(spec: dict[str, Any], budgets: list[tuple[str, str, int]]) -> None:
-    got = [(p["metadata"]["name"], p["spec"]["selector"]["matchLabels"][
-        "app.kubernetes.io/component"], p["spec"]["maxUnavailable"]) for p in build_pdbs(ctx(spec))]
+    got = [
+        (
+            p["metadata"]["name"],
+            p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"],
+            p["spec"]["maxUnavailable"],
+        )
+        for p in build_pdbs(ctx(spec))
+    ]
     assert got == budgets
 
 

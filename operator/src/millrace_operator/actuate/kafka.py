@@ -43,10 +43,11 @@ OP_DELETE = 1
 
 def _ops(to_set: dict[str, str], to_delete: tuple[str, ...]) -> tuple[AlterableConfig, ...]:
     return tuple(
-        [AlterableConfig(name=k, config_operation=i8(OP_SET), value=v)
-         for k, v in sorted(to_set.items())]
-        + [AlterableConfig(name=k, config_operation=i8(OP_DELETE), value=None)
-           for k in to_delete]
+        [
+            AlterableConfig(name=k, config_operation=i8(OP_SET), value=v)
+            for k, v in sorted(to_set.items())
+        ]
+        + [AlterableConfig(name=k, config_operation=i8(OP_DELETE), value=None) for k in to_delete]
     )
 
 
@@ -55,41 +56,64 @@ async def apply_topic_step(
 ) -> None:
     """Carry out one topic step."""
     if isinstance(step, CreateTopic):
-        response = await conn.request(CreateTopicsRequest(
-            topics=(CreatableTopic(
-                name=TopicName(step.name), num_partitions=i32(step.partitions),
-                replication_factor=i16(step.replication_factor), assignments=(),
-                configs=tuple(CreatableTopicConfig(name=k, value=v)
-                              for k, v in sorted(step.configs.items())),
-            ),),
-            timeout=TIMEOUT, validate_only=False,
-        ))
+        response = await conn.request(
+            CreateTopicsRequest(
+                topics=(
+                    CreatableTopic(
+                        name=TopicName(step.name),
+                        num_partitions=i32(step.partitions),
+                        replication_factor=i16(step.replication_factor),
+                        assignments=(),
+                        configs=tuple(
+                            CreatableTopicConfig(name=k, value=v)
+                            for k, v in sorted(step.configs.items())
+                        ),
+                    ),
+                ),
+                timeout=TIMEOUT,
+                validate_only=False,
+            )
+        )
         result = response.topics[0]
         if int(result.error_code) != ErrorCode.topic_already_exists:
             check(result.error_code, result.error_message, f"CreateTopics({step.name})")
     elif isinstance(step, AlterConfigs):
-        response = await conn.request(IncrementalAlterConfigsRequest(
-            resources=(AlterConfigsResource(
-                resource_type=i8(RESOURCE_TOPIC), resource_name=step.name,
-                configs=_ops(dict(step.set), step.delete)),),
-            validate_only=False,
-        ))
+        response = await conn.request(
+            IncrementalAlterConfigsRequest(
+                resources=(
+                    AlterConfigsResource(
+                        resource_type=i8(RESOURCE_TOPIC),
+                        resource_name=step.name,
+                        configs=_ops(dict(step.set), step.delete),
+                    ),
+                ),
+                validate_only=False,
+            )
+        )
         reply = response.responses[0]
         check(reply.error_code, reply.error_message, f"IncrementalAlterConfigs({step.name})")
     elif isinstance(step, CreatePartitions):
-        response = await conn.request(CreatePartitionsRequest(
-            topics=(CreatePartitionsTopic(name=TopicName(step.name), count=i32(step.total),
-                                          assignments=None),),
-            timeout=TIMEOUT, validate_only=False,
-        ))
+        response = await conn.request(
+            CreatePartitionsRequest(
+                topics=(
+                    CreatePartitionsTopic(
+                        name=TopicName(step.name), count=i32(step.total), assignments=None
+                    ),
+                ),
+                timeout=TIMEOUT,
+                validate_only=False,
+            )
+        )
         grown = response.results[0]
         if int(grown.error_code) != ErrorCode.invalid_partitions:
             check(grown.error_code, grown.error_message, f"CreatePartitions({step.name})")
     else:
-        response = await conn.request(DeleteTopicsRequest(
-            topics=(DeleteTopicState(name=TopicName(step.name), topic_id=None),),
-            timeout=TIMEOUT,
-        ))
+        response = await conn.request(
+            DeleteTopicsRequest(
+                topics=(DeleteTopicState(name=TopicName(step.name), topic_id=None),),
+                timeout=TIMEOUT,
+            )
+        )
         deleted = response.responses[0]
         if int(deleted.error_code) != ErrorCode.unknown_topic_or_partition:
             check(deleted.error_code, deleted.error_message, f"DeleteTopics({step.name})")
@@ -97,11 +121,17 @@ async def apply_topic_step(
 
 async def apply_broker_configs(conn: KafkaConnection, step: AlterBrokerConfigs) -> None:
     """Set / delete cluster-wide dynamic broker configs (resource BROKER, name "")."""
-    response = await conn.request(IncrementalAlterConfigsRequest(
-        resources=(AlterConfigsResource(
-            resource_type=i8(RESOURCE_BROKER), resource_name="",
-            configs=_ops(dict(step.set), step.delete)),),
-        validate_only=False,
-    ))
+    response = await conn.request(
+        IncrementalAlterConfigsRequest(
+            resources=(
+                AlterConfigsResource(
+                    resource_type=i8(RESOURCE_BROKER),
+                    resource_name="",
+                    configs=_ops(dict(step.set), step.delete),
+                ),
+            ),
+            validate_only=False,
+        )
+    )
     reply = response.responses[0]
     check(reply.error_code, reply.error_message, "IncrementalAlterConfigs(cluster default)")

@@ -26,11 +26,16 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: AnyLogger) -> N
         api = RUNTIME.kube()
         try:
             outcome = await reconcile_cluster(
-                api, api,
-                name=str(meta.name), namespace=str(meta.namespace), uid=str(meta.uid),
+                api,
+                api,
+                name=str(meta.name),
+                namespace=str(meta.namespace),
+                uid=str(meta.uid),
                 generation=body.get("metadata", {}).get("generation"),
-                spec=dict(body.spec), status=dict(body.status),
-                now=datetime.now(UTC), cluster_domain=SETTINGS.cluster_domain,
+                spec=dict(body.spec),
+                status=dict(body.status),
+                now=datetime.now(UTC),
+                cluster_domain=SETTINGS.cluster_domain,
             )
         except (KubeError, KafkaUnavailable, KafkaError) as exc:
             kopf.event(body, type="Warning", reason="ReconcileFailed", message=str(exc))

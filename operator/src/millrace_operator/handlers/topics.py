@@ -27,10 +27,13 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: AnyLogger) -> N
         try:
             outcome = await reconcile_topic(
                 RUNTIME.kube(),
-                name=str(meta.name), namespace=str(meta.namespace),
+                name=str(meta.name),
+                namespace=str(meta.namespace),
                 created=str(meta.creation_timestamp or ""),
                 generation=body.get("metadata", {}).get("generation"),
-                spec=dict(body.spec), status=dict(body.status), now=datetime.now(UTC),
+                spec=dict(body.spec),
+                status=dict(body.status),
+                now=datetime.now(UTC),
             )
         except KubeError as exc:
             raise kopf.TemporaryError(f"{key}: {exc}", delay=15) from exc
@@ -69,8 +72,11 @@ async def deleted(*, body: kopf.Body, logger: AnyLogger, **_: Any) -> None:
     async with RUNTIME.lock(f"Topic/{key}"):
         try:
             step = await delete_topic(
-                RUNTIME.kube(), name=str(meta.name), namespace=str(meta.namespace),
-                created=str(meta.creation_timestamp or ""), spec=dict(body.spec),
+                RUNTIME.kube(),
+                name=str(meta.name),
+                namespace=str(meta.namespace),
+                created=str(meta.creation_timestamp or ""),
+                spec=dict(body.spec),
             )
         except (KubeError, KafkaUnavailable, KafkaError) as exc:
             raise kopf.TemporaryError(f"deleting topic of {key}: {exc}", delay=15) from exc

@@ -48,12 +48,12 @@ class ControllersSpec(KubeModel):
     """The KRaft controller quorum."""
 
     model_config = with_rules(
-                {
-                    "rule": "self.count % 2 == 1",
-                    "message": "controllers.count must be odd (1, 3 or 5): a quorum of an "
-                    "even size tolerates no more failures than one fewer voter",
-                    "fieldPath": ".count",
-                },
+        {
+            "rule": "self.count % 2 == 1",
+            "message": "controllers.count must be odd (1, 3 or 5): a quorum of an "
+            "even size tolerates no more failures than one fewer voter",
+            "fieldPath": ".count",
+        },
     )
 
     mode: ControllerMode = Field(
@@ -75,13 +75,13 @@ class ZonesSpec(KubeModel):
     """Where brokers and controllers run."""
 
     model_config = with_rules(
-                {
-                    "rule": "!has(oldSelf.names) || oldSelf.names.all(z, has(self.names) && "
-                    "z in self.names)",
-                    "message": "zones can be added but not removed: removing a zone needs its "
-                    "brokers drained first (a day-2 operation)",
-                    "fieldPath": ".names",
-                },
+        {
+            "rule": "!has(oldSelf.names) || oldSelf.names.all(z, has(self.names) && "
+            "z in self.names)",
+            "message": "zones can be added but not removed: removing a zone needs its "
+            "brokers drained first (a day-2 operation)",
+            "fieldPath": ".names",
+        },
     )
 
     names: list[str] = Field(
@@ -148,10 +148,10 @@ class ListenersSpec(KubeModel):
     """Network listeners. Internal plaintext for now; SASL and TLS come with security."""
 
     model_config = with_rules(
-                {
-                    "rule": "self.internalPort != self.controllerPort",
-                    "message": "internalPort and controllerPort must differ",
-                },
+        {
+            "rule": "self.internalPort != self.controllerPort",
+            "message": "internalPort and controllerPort must differ",
+        },
     )
 
     internal_port: int = Field(
@@ -192,9 +192,7 @@ class PodTemplate(KubeModel):
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="Extra node selector of the pods."
     )
-    priority_class_name: str | None = Field(
-        default=None, description="PriorityClass of the pods."
-    )
+    priority_class_name: str | None = Field(default=None, description="PriorityClass of the pods.")
     termination_grace_period_seconds: int = Field(
         default=120,
         ge=10,
@@ -208,30 +206,30 @@ class ClusterSpec(KubeModel):
     """Desired state of a Millrace cluster."""
 
     model_config = with_rules(
-                {
-                    "rule": "self.controllers.mode != 'combined' || "
-                    "self.controllers.count <= self.replicas",
-                    "message": "in combined mode controllers.count must not exceed replicas "
-                    "(the controllers are some of the brokers)",
-                    "fieldPath": ".controllers.count",
-                },
-                {
-                    "rule": "!has(self.config) || self.config.all(k, !(k in "
-                    + _cel_list(OPERATOR_MANAGED_KEYS)
-                    + ") && !k.startsWith('listener.name.'))",
-                    "message": "spec.config sets a property the operator derives from the "
-                    "Cluster (node.id, process.roles, listeners, quorum, log.dirs, broker.rack): "
-                    "remove it",
-                    "fieldPath": ".config",
-                },
-                {
-                    "rule": "!has(self.config) || self.config.all(k, k in "
-                    + _cel_list(USER_BROKER_KEYS)
-                    + ")",
-                    "message": "spec.config has an unknown broker property: keys are Apache "
-                    "Kafka 4.1 broker property names (see docs/operator.md)",
-                    "fieldPath": ".config",
-                },
+        {
+            "rule": "self.controllers.mode != 'combined' || "
+            "self.controllers.count <= self.replicas",
+            "message": "in combined mode controllers.count must not exceed replicas "
+            "(the controllers are some of the brokers)",
+            "fieldPath": ".controllers.count",
+        },
+        {
+            "rule": "!has(self.config) || self.config.all(k, !(k in "
+            + _cel_list(OPERATOR_MANAGED_KEYS)
+            + ") && !k.startsWith('listener.name.'))",
+            "message": "spec.config sets a property the operator derives from the "
+            "Cluster (node.id, process.roles, listeners, quorum, log.dirs, broker.rack): "
+            "remove it",
+            "fieldPath": ".config",
+        },
+        {
+            "rule": "!has(self.config) || self.config.all(k, k in "
+            + _cel_list(USER_BROKER_KEYS)
+            + ")",
+            "message": "spec.config has an unknown broker property: keys are Apache "
+            "Kafka 4.1 broker property names (see docs/operator.md)",
+            "fieldPath": ".config",
+        },
     )
 
     version: str = Field(
@@ -275,9 +273,7 @@ class ClusterSpec(KubeModel):
     listeners: ListenersSpec = Field(
         default_factory=ListenersSpec, description="Network listeners."
     )
-    template: PodTemplate = Field(
-        default_factory=PodTemplate, description="Pod template knobs."
-    )
+    template: PodTemplate = Field(default_factory=PodTemplate, description="Pod template knobs.")
 
     @field_validator("config", mode="before")
     @classmethod

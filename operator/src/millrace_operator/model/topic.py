@@ -38,7 +38,9 @@ class TopicSpec(KubeModel):
     model_config = with_rules(
         {
             "rule": "!has(self.config) || self.config.all(k, k in "
-            + "[" + ", ".join(f"'{k}'" for k in USER_TOPIC_KEYS) + "])",
+            + "["
+            + ", ".join(f"'{k}'" for k in USER_TOPIC_KEYS)
+            + "])",
             "message": "spec.config has an unknown topic config: keys are Apache Kafka 4.1 "
             "topic config names (e.g. retention.ms, cleanup.policy)",
             "fieldPath": ".config",
@@ -146,9 +148,7 @@ class TopicStatus(KubeModel):
     topic_name: str | None = Field(default=None, description="Name of the topic in the cluster.")
     topic_id: str | None = Field(default=None, description="Topic id (UUID) in the cluster.")
     partitions: int | None = Field(default=None, description="Observed partition count.")
-    replication_factor: int | None = Field(
-        default=None, description="Observed replication factor."
-    )
+    replication_factor: int | None = Field(default=None, description="Observed replication factor.")
     config: dict[str, str] = Field(
         default_factory=dict, description="Observed topic-level (non-default) configs."
     )

@@ -29,8 +29,9 @@ METADATA_TOPIC = "__cluster_metadata"
 async def observe_broker_view(conn: KafkaConnection) -> BrokerView:
     """Registered brokers, the cluster id, the quorum and cluster-wide dynamic configs."""
     metadata = await conn.request(
-        MetadataRequest(topics=(), allow_auto_topic_creation=False,
-                        include_topic_authorized_operations=False)
+        MetadataRequest(
+            topics=(), allow_auto_topic_creation=False, include_topic_authorized_operations=False
+        )
     )
     registered = frozenset(int(b.node_id) for b in metadata.brokers)
     leader: int | None = None
@@ -38,10 +39,16 @@ async def observe_broker_view(conn: KafkaConnection) -> BrokerView:
     try:
         if not await conn.supports(DescribeQuorumRequest.__api_key__, 2):
             raise KafkaError(35, "DescribeQuorum is not served yet", "DescribeQuorum")
-        quorum = await conn.request(DescribeQuorumRequest(topics=(
-            TopicData(topic_name=TopicName(METADATA_TOPIC),
-                      partitions=(PartitionData(partition_index=i32(0)),)),
-        )))
+        quorum = await conn.request(
+            DescribeQuorumRequest(
+                topics=(
+                    TopicData(
+                        topic_name=TopicName(METADATA_TOPIC),
+                        partitions=(PartitionData(partition_index=i32(0)),),
+                    ),
+                )
+            )
+        )
         check(quorum.error_code, quorum.error_message, "DescribeQuorum")
         partition = quorum.topics[0].partitions[0]
         check(partition.error_code, partition.error_message, "DescribeQuorum")
@@ -49,11 +56,17 @@ async def observe_broker_view(conn: KafkaConnection) -> BrokerView:
         voters = tuple(sorted(int(v.replica_id) for v in partition.current_voters))
     except (KafkaError, IndexError):
         pass  # brokers that do not serve DescribeQuorum yet: quorum unknown
-    configs = await conn.request(DescribeConfigsRequest(
-        resources=(DescribeConfigsResource(resource_type=i8(RESOURCE_BROKER), resource_name="",
-                                           configuration_keys=None),),
-        include_synonyms=False, include_documentation=False,
-    ))
+    configs = await conn.request(
+        DescribeConfigsRequest(
+            resources=(
+                DescribeConfigsResource(
+                    resource_type=i8(RESOURCE_BROKER), resource_name="", configuration_keys=None
+                ),
+            ),
+            include_synonyms=False,
+            include_documentation=False,
+        )
+    )
     result = configs.results[0]
     check(result.error_code, result.error_message, "DescribeConfigs(cluster default)")
     dynamic = {
@@ -73,9 +86,11 @@ async def observe_broker_view(conn: KafkaConnection) -> BrokerView:
 async def observe_topic(conn: KafkaConnection, name: str) -> ObservedTopic | None:
     """The topic as the brokers describe it, or None if it does not exist."""
     metadata = await conn.request(
-        MetadataRequest(topics=(MetadataRequestTopic(topic_id=None, name=TopicName(name)),),
-                        allow_auto_topic_creation=False,
-                        include_topic_authorized_operations=False)
+        MetadataRequest(
+            topics=(MetadataRequestTopic(topic_id=None, name=TopicName(name)),),
+            allow_auto_topic_creation=False,
+            include_topic_authorized_operations=False,
+        )
     )
     (topic,) = metadata.topics
     if int(topic.error_code) == ErrorCode.unknown_topic_or_partition:
@@ -83,11 +98,17 @@ async def observe_topic(conn: KafkaConnection, name: str) -> ObservedTopic | Non
     check(topic.error_code, None, f"Metadata({name})")
     partitions = topic.partitions
     rf = max((len(p.replica_nodes) for p in partitions), default=0)
-    configs = await conn.request(DescribeConfigsRequest(
-        resources=(DescribeConfigsResource(resource_type=i8(RESOURCE_TOPIC), resource_name=name,
-                                           configuration_keys=None),),
-        include_synonyms=False, include_documentation=False,
-    ))
+    configs = await conn.request(
+        DescribeConfigsRequest(
+            resources=(
+                DescribeConfigsResource(
+                    resource_type=i8(RESOURCE_TOPIC), resource_name=name, configuration_keys=None
+                ),
+            ),
+            include_synonyms=False,
+            include_documentation=False,
+        )
+    )
     result = configs.results[0]
     check(result.error_code, result.error_message, f"DescribeConfigs({name})")
     topic_configs = {

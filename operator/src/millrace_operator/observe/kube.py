@@ -23,7 +23,11 @@ from millrace_operator.render.context import CLUSTER_LABEL, Identity
 
 DEFAULT_CLASS_ANNOTATION: Final = "storageclass.kubernetes.io/is-default-class"
 OWNED_KINDS: Final = (
-    "ServiceAccount", "ConfigMap", "Service", "PodDisruptionBudget", "StatefulSet",
+    "ServiceAccount",
+    "ConfigMap",
+    "Service",
+    "PodDisruptionBudget",
+    "StatefulSet",
 )
 
 
@@ -38,8 +42,9 @@ def identity_from_configmap(data: dict[str, str]) -> Identity | None:
         return None
     prefix = "directory.id."
     directories = {
-        int(k[len(prefix):]): v for k, v in data.items()
-        if k.startswith(prefix) and k[len(prefix):].isdigit()
+        int(k[len(prefix) :]): v
+        for k, v in data.items()
+        if k.startswith(prefix) and k[len(prefix) :].isdigit()
     }
     return Identity(cluster_id, directories)
 
@@ -66,7 +71,8 @@ async def observe_cluster(
     key = spec.zones.topology_key
     zones = frozenset(
         n["metadata"].get("labels", {})[key]
-        for n in nodes if key in n["metadata"].get("labels", {})
+        for n in nodes
+        if key in n["metadata"].get("labels", {})
     )
     classes, has_default = await observe_storage_classes(reader)
     labels = {CLUSTER_LABEL: name}
@@ -84,10 +90,12 @@ async def observe_cluster(
             if kind == "StatefulSet":
                 claims = obj["spec"].get("volumeClaimTemplates", [])
                 claim: dict[str, Any] = next(
-                    (c for c in claims if c["metadata"]["name"] == "data"), {})
+                    (c for c in claims if c["metadata"]["name"] == "data"), {}
+                )
                 claim_spec = claim.get("spec", {})
                 statefulsets[meta["name"]] = ObservedStatefulSet(
-                    meta["name"], int(obj["spec"].get("replicas", 0)),
+                    meta["name"],
+                    int(obj["spec"].get("replicas", 0)),
                     obj.get("status", {}).get("updateRevision"),
                     claim_spec.get("resources", {}).get("requests", {}).get("storage"),
                     claim_spec.get("storageClassName"),

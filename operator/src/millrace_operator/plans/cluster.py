@@ -97,9 +97,7 @@ class AlterBrokerConfigs:
 ClusterStep = Blocked | ApplyObjects | AlterBrokerConfigs
 
 
-def validate_cluster(
-    name: str, spec: ClusterSpec, observed: ObservedCluster
-) -> Blocked | None:
+def validate_cluster(name: str, spec: ClusterSpec, observed: ObservedCluster) -> Blocked | None:
     """Problems with the spec that no amount of waiting fixes; reasons name the fix."""
     if spec.controllers.count % 2 == 0:
         return Blocked(
@@ -139,7 +137,8 @@ def validate_cluster(
         )
     if observed.node_zones:
         missing = [
-            z for z in spec.zones.names
+            z
+            for z in spec.zones.names
             if z not in observed.node_zones and not _zone_has_workloads(name, z, observed)
         ]
         if missing:

@@ -41,19 +41,27 @@ def build_broker_table(ctx: RenderContext, observed: ObservedCluster) -> list[Br
     for node in ctx.layout.nodes:
         pod = observed.pods.get(node.pod)
         sts = observed.statefulsets.get(node.pool)
-        ready = pod is not None and pod.ready and (
-            not node.is_broker or node.node_id in registered
-        )
+        ready = pod is not None and pod.ready and (not node.is_broker or node.node_id in registered)
         pending = (
-            pod is not None and sts is not None and sts.update_revision is not None
+            pod is not None
+            and sts is not None
+            and sts.update_revision is not None
             and pod.revision != sts.update_revision
         )
         version = None
         if pod is not None and pod.image and ":" in pod.image.rsplit("/", 1)[-1]:
             version = pod.image.rsplit(":", 1)[-1]
-        table.append(BrokerStatus(node_id=node.node_id, zone=node.zone, pod=node.pod,
-                                  roles=list(node.roles), ready=ready, version=version,
-                                  pending_restart=pending))
+        table.append(
+            BrokerStatus(
+                node_id=node.node_id,
+                zone=node.zone,
+                pod=node.pod,
+                roles=list(node.roles),
+                ready=ready,
+                version=version,
+                pending_restart=pending,
+            )
+        )
     return table
 
 
@@ -64,9 +72,7 @@ def pending_restart_keys(
     static = {k: v for k, v in ctx.spec.config.items() if not is_dynamic_broker_key(k)}
     if not any_pod_pending:
         return [], static
-    changed = sorted(
-        k for k in set(static) | set(running) if static.get(k) != running.get(k)
-    )
+    changed = sorted(k for k in set(static) | set(running) if static.get(k) != running.get(k))
     return changed, dict(running)
 
 
@@ -102,46 +108,73 @@ def build_cluster_status(
     else:
         if isinstance(step, ApplyObjects):
             name = "Create" if not created else "Update"
-            operation = OperationStatus(name=name, step="ApplyObjects",
-                                        message="applied " + ", ".join(step.describe()),
-                                        started_at=now)
+            operation = OperationStatus(
+                name=name,
+                step="ApplyObjects",
+                message="applied " + ", ".join(step.describe()),
+                started_at=now,
+            )
         elif isinstance(step, AlterBrokerConfigs):
             keys = sorted([*step.set, *step.delete])
-            operation = OperationStatus(name="ApplyConfig", step="AlterConfigs",
-                                        message="dynamic properties " + ", ".join(keys),
-                                        started_at=now)
+            operation = OperationStatus(
+                name="ApplyConfig",
+                step="AlterConfigs",
+                message="dynamic properties " + ", ".join(keys),
+                started_at=now,
+            )
         if operation is None and not all_ready and previous.operation is not None:
             operation = previous.operation  # still in progress until the brokers are ready
         busy = step is not None or not all_ready
         not_ready = [b.pod for b in brokers if not b.ready]
         if all_ready and pending:
             ready = condition(
-                "Ready", True, "RestartPending",
+                "Ready",
+                True,
+                "RestartPending",
                 f"serving; {', '.join(pending)} changed and take effect only after the pods "
                 "restart. Rolling restarts arrive with the rolling-upgrade feature: until "
                 "then delete the pods one at a time, waiting for each to be ready",
-                generation=gen)
+                generation=gen,
+            )
         elif all_ready:
-            ready = condition("Ready", True, "Ready",
-                              f"{ready_brokers} broker(s) ready; bootstrap {ctx.bootstrap_address}",
-                              generation=gen)
+            ready = condition(
+                "Ready",
+                True,
+                "Ready",
+                f"{ready_brokers} broker(s) ready; bootstrap {ctx.bootstrap_address}",
+                generation=gen,
+            )
         elif not created:
-            ready = condition("Ready", False, "Creating", "creating the cluster's objects",
-                              generation=gen)
+            ready = condition(
+                "Ready", False, "Creating", "creating the cluster's objects", generation=gen
+            )
         else:
             waiting = ", ".join(not_ready) or "the quorum to elect a leader"
-            ready = condition("Ready", False, "BrokersNotReady", f"waiting for {waiting}",
-                              generation=gen)
-        was_up = any(c.type in ("Ready", "Degraded") and c.status == "True"
-                     for c in previous.conditions)
+            ready = condition(
+                "Ready", False, "BrokersNotReady", f"waiting for {waiting}", generation=gen
+            )
+        was_up = any(
+            c.type in ("Ready", "Degraded") and c.status == "True" for c in previous.conditions
+        )
         degraded = created and was_up and not all_ready
         conditions = [
             ready,
-            condition("Progressing", busy, "Reconciling" if busy else "Idle",
-                      operation.message if operation else "", generation=gen),
-            condition("Degraded", degraded, "NodesNotReady" if degraded else "AsExpected",
-                      f"not ready: {', '.join(b.pod for b in table if not b.ready) or 'quorum'}"
-                      if degraded else "", generation=gen),
+            condition(
+                "Progressing",
+                busy,
+                "Reconciling" if busy else "Idle",
+                operation.message if operation else "",
+                generation=gen,
+            ),
+            condition(
+                "Degraded",
+                degraded,
+                "NodesNotReady" if degraded else "AsExpected",
+                f"not ready: {', '.join(b.pod for b in table if not b.ready) or 'quorum'}"
+                if degraded
+                else "",
+                generation=gen,
+            ),
         ]
     applied = dict(applied_dynamic)
     if isinstance(step, AlterBrokerConfigs):

@@ -196,20 +196,32 @@ def build_topic_status(
 ) -> TopicStatus:
     """Status after a pass that observed `observed` and decided (and took) `step`."""
     if step is None:
-        ready = condition("Ready", True, "InSync", f"topic '{topic_name}' matches the resource",
-                          generation=generation)
+        ready = condition(
+            "Ready",
+            True,
+            "InSync",
+            f"topic '{topic_name}' matches the resource",
+            generation=generation,
+        )
     elif isinstance(step, Blocked):
         ready = condition("Ready", False, step.reason, step.message, generation=generation)
     elif isinstance(step, CreateTopic):
-        ready = condition("Ready", False, "Creating", f"creating topic '{topic_name}'",
-                          generation=generation)
+        ready = condition(
+            "Ready", False, "Creating", f"creating topic '{topic_name}'", generation=generation
+        )
     elif isinstance(step, AlterConfigs):
         what = "correcting drift made outside" if step.drift else "applying configs"
-        ready = condition("Ready", False, "Updating",
-                          f"{what}: {', '.join(step.describe())}", generation=generation)
+        ready = condition(
+            "Ready",
+            False,
+            "Updating",
+            f"{what}: {', '.join(step.describe())}",
+            generation=generation,
+        )
     else:
-        ready = condition("Ready", False, "Updating",
-                          f"growing to {step.total} partitions", generation=generation)
+        ready = condition(
+            "Ready", False, "Updating", f"growing to {step.total} partitions", generation=generation
+        )
     last_drift = previous.last_drift
     if isinstance(step, AlterConfigs) and step.drift:
         last_drift = DriftReport(detected_at=now, details=step.describe())

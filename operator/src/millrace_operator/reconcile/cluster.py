@@ -65,13 +65,18 @@ def _blocked_outcome(
         condition("Progressing", False, blocked.reason, blocked.message, generation=generation),
         condition("Degraded", True, blocked.reason, blocked.message, generation=generation),
     ]
-    status = previous.model_copy(update={
-        "observed_generation": generation,
-        "conditions": merge_conditions(previous.conditions, conditions, now=now),
-        "operation": None,
-    })
-    events = [] if ready_reason(previous.conditions) == blocked.reason else [
-        ("Warning", blocked.reason, blocked.message)]
+    status = previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": merge_conditions(previous.conditions, conditions, now=now),
+            "operation": None,
+        }
+    )
+    events = (
+        []
+        if ready_reason(previous.conditions) == blocked.reason
+        else [("Warning", blocked.reason, blocked.message)]
+    )
     return Outcome(status.model_dump(by_alias=True, mode="json"), blocked, events)
 
 
@@ -110,8 +115,15 @@ async def reconcile_cluster(
     identity: Identity = plan_identity(
         observed.identity, [n.node_id for n in layout.controllers], new_id
     )
-    ctx = RenderContext(name=name, namespace=namespace, uid=uid, spec=parsed, zones=zones,
-                        identity=identity, cluster_domain=cluster_domain)
+    ctx = RenderContext(
+        name=name,
+        namespace=namespace,
+        uid=uid,
+        spec=parsed,
+        zones=zones,
+        identity=identity,
+        cluster_domain=cluster_domain,
+    )
     view: BrokerView | None = None
     if observed.statefulsets:
         try:
@@ -130,16 +142,32 @@ async def reconcile_cluster(
         async with connect(ctx.bootstrap_address) as conn:
             await apply_broker_configs(conn, step)
         keys = sorted([*step.set, *step.delete])
-        events.append(("Normal", "ConfigApplied",
-                       "applied dynamic broker properties without restart: " + ", ".join(keys)))
+        events.append(
+            (
+                "Normal",
+                "ConfigApplied",
+                "applied dynamic broker properties without restart: " + ", ".join(keys),
+            )
+        )
     elif isinstance(step, Blocked) and ready_reason(previous.conditions) != step.reason:
         events.append(("Warning", step.reason, step.message))
-    new_status = build_cluster_status(ctx, previous, generation=generation, observed=observed,
-                                      step=step, now=now, applied_dynamic=applied_dynamic)
+    new_status = build_cluster_status(
+        ctx,
+        previous,
+        generation=generation,
+        observed=observed,
+        step=step,
+        now=now,
+        applied_dynamic=applied_dynamic,
+    )
     if new_status.pending_restart_config and not previous.pending_restart_config:
-        events.append(("Normal", "RestartPending",
-                       "restart-only properties changed: "
-                       + ", ".join(new_status.pending_restart_config)))
+        events.append(
+            (
+                "Normal",
+                "RestartPending",
+                "restart-only properties changed: " + ", ".join(new_status.pending_restart_config),
+            )
+        )
     ready = next((c for c in new_status.conditions if c.type == "Ready"), None)
     retry = RETRY_SOON if step is not None or (ready and ready.status != "True") else None
     return Outcome(new_status.model_dump(by_alias=True, mode="json"), step, events, retry)

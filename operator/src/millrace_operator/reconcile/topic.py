@@ -49,8 +49,9 @@ async def _cluster_facts(
     if cluster is None:
         return ClusterFacts(exists=False), None
     status = cluster.get("status") or {}
-    facts = ClusterFacts(True, int(status.get("readyBrokers", 0)),
-                         int(cluster.get("spec", {}).get("replicas", 0)))
+    facts = ClusterFacts(
+        True, int(status.get("readyBrokers", 0)), int(cluster.get("spec", {}).get("replicas", 0))
+    )
     return facts, status.get("bootstrap")
 
 
@@ -74,19 +75,28 @@ async def reconcile_topic(
     try:
         parsed = TopicSpec.model_validate(spec)
     except ValidationError as exc:
-        message = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                            for e in exc.errors())
+        message = "; ".join(
+            f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         ready = condition("Ready", False, "InvalidSpec", message, generation=generation)
-        new = previous.model_copy(update={
-            "observed_generation": generation,
-            "conditions": merge_conditions(previous.conditions, [ready], now=now)})
-        return Outcome(new.model_dump(by_alias=True, mode="json"), None,
-                       [("Warning", "InvalidSpec", message)])
+        new = previous.model_copy(
+            update={
+                "observed_generation": generation,
+                "conditions": merge_conditions(previous.conditions, [ready], now=now),
+            }
+        )
+        return Outcome(
+            new.model_dump(by_alias=True, mode="json"), None, [("Warning", "InvalidSpec", message)]
+        )
     topic_name = parsed.name_in_cluster(name)
     facts, bootstrap = await _cluster_facts(kube, namespace, parsed.cluster_ref.name)
-    claims = await observe_topic_claims(kube, namespace=namespace,
-                                        cluster=parsed.cluster_ref.name,
-                                        topic_name=topic_name, exclude=name)
+    claims = await observe_topic_claims(
+        kube,
+        namespace=namespace,
+        cluster=parsed.cluster_ref.name,
+        topic_name=topic_name,
+        exclude=name,
+    )
     conflict = conflicting_owner(Owner(f"{namespace}/{name}", created), claims)
     observed: ObservedTopic | None = None
     events: list[tuple[str, str, str]] = []
@@ -94,15 +104,24 @@ async def reconcile_topic(
     if isinstance(step, Blocked) and step.reason in _BEFORE_KAFKA:
         pass  # decided without asking the brokers
     elif not bootstrap:
-        step = Blocked("ClusterNotReady", f"Cluster '{parsed.cluster_ref.name}' has no "
-                       "bootstrap address in its status yet; waiting")
+        step = Blocked(
+            "ClusterNotReady",
+            f"Cluster '{parsed.cluster_ref.name}' has no "
+            "bootstrap address in its status yet; waiting",
+        )
     else:
         spec_changed = previous.observed_generation != generation
         try:
             async with connect(bootstrap) as conn:
                 observed = await observe_topic(conn, topic_name)
-                step = next_step(parsed, observed, topic_name=topic_name, cluster=facts,
-                                 conflict=conflict, spec_changed=spec_changed)
+                step = next_step(
+                    parsed,
+                    observed,
+                    topic_name=topic_name,
+                    cluster=facts,
+                    conflict=conflict,
+                    spec_changed=spec_changed,
+                )
                 if step is not None and not isinstance(step, Blocked):
                     await apply_topic_step(conn, step)
                     events.append(("Normal", type(step).__name__, f"{step}"))
@@ -110,8 +129,14 @@ async def reconcile_topic(
             step = Blocked("KafkaError", f"{exc}; retrying")
     if isinstance(step, Blocked) and ready_reason(previous.conditions) != step.reason:
         events.append(("Warning", step.reason, step.message))
-    new_status = build_topic_status(previous, generation=generation, topic_name=topic_name,
-                                    observed=observed, step=step, now=now)
+    new_status = build_topic_status(
+        previous,
+        generation=generation,
+        topic_name=topic_name,
+        observed=observed,
+        step=step,
+        now=now,
+    )
     retry = None if step is None else RETRY_SOON
     return Outcome(new_status.model_dump(by_alias=True, mode="json"), step, events, retry)
 
@@ -132,15 +157,23 @@ async def delete_topic(
         return None  # it never managed a topic
     topic_name = parsed.name_in_cluster(name)
     facts, bootstrap = await _cluster_facts(kube, namespace, parsed.cluster_ref.name)
-    claims = await observe_topic_claims(kube, namespace=namespace,
-                                        cluster=parsed.cluster_ref.name,
-                                        topic_name=topic_name, exclude=name)
+    claims = await observe_topic_claims(
+        kube,
+        namespace=namespace,
+        cluster=parsed.cluster_ref.name,
+        topic_name=topic_name,
+        exclude=name,
+    )
     conflict = conflicting_owner(Owner(f"{namespace}/{name}", created), claims)
     if parsed.deletion_policy is DeletionPolicy.RETAIN or conflict or not bootstrap:
         return None
     if facts.ready_brokers == 0:  # ask plan_delete for the reason (and the way out)
-        return plan_delete(parsed.deletion_policy, ObservedTopic(topic_name, "", 0, 0),
-                           cluster=facts, conflict=conflict)
+        return plan_delete(
+            parsed.deletion_policy,
+            ObservedTopic(topic_name, "", 0, 0),
+            cluster=facts,
+            conflict=conflict,
+        )
     async with connect(bootstrap) as conn:
         observed = await observe_topic(conn, topic_name)
         step = plan_delete(parsed.deletion_policy, observed, cluster=facts, conflict=conflict)

@@ -33,11 +33,19 @@ def main(argv: list[str] | None = None) -> int:
         print("no zones: list spec.zones.names or pass --zones", file=sys.stderr)
         return 2
     layout = build_layout(name, cluster.spec, list(zones))
-    identity = Identity("CLUSTER-ID-PLACEHOLDER",
-                        {n.node_id: f"DIRECTORY-ID-{n.node_id}" for n in layout.controllers})
-    ctx = RenderContext(name=name, namespace=args.namespace, uid="UID-PLACEHOLDER",
-                        spec=cluster.spec, zones=zones, identity=identity,
-                        cluster_domain=args.cluster_domain)
+    identity = Identity(
+        "CLUSTER-ID-PLACEHOLDER",
+        {n.node_id: f"DIRECTORY-ID-{n.node_id}" for n in layout.controllers},
+    )
+    ctx = RenderContext(
+        name=name,
+        namespace=args.namespace,
+        uid="UID-PLACEHOLDER",
+        spec=cluster.spec,
+        zones=zones,
+        identity=identity,
+        cluster_domain=args.cluster_domain,
+    )
     yaml.safe_dump_all(build_objects(ctx), sys.stdout, sort_keys=False, width=100)
     return 0
 

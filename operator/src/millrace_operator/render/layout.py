@@ -130,8 +130,15 @@ def build_layout(cluster: str, spec: ClusterSpec, zones: list[str]) -> Layout:
         pools.append(Pool(name, BROKER, zone, index, count))
         for ordinal in range(count):
             nodes.append(
-                Node(f"{name}-{ordinal}", name, zone, index, ordinal,
-                     broker_node_id(index, ordinal), (BROKER,))
+                Node(
+                    f"{name}-{ordinal}",
+                    name,
+                    zone,
+                    index,
+                    ordinal,
+                    broker_node_id(index, ordinal),
+                    (BROKER,),
+                )
             )
     if spec.controllers.mode is ControllerMode.COMBINED:
         voters = sorted(nodes, key=lambda n: (n.ordinal, n.zone_index))[: spec.controllers.count]
@@ -151,8 +158,15 @@ def build_layout(cluster: str, spec: ClusterSpec, zones: list[str]) -> Layout:
             pools.append(Pool(name, CONTROLLER, zone, index, count))
             for ordinal in range(count):
                 nodes.append(
-                    Node(f"{name}-{ordinal}", name, zone, index, ordinal,
-                         controller_node_id(index, ordinal), (CONTROLLER,))
+                    Node(
+                        f"{name}-{ordinal}",
+                        name,
+                        zone,
+                        index,
+                        ordinal,
+                        controller_node_id(index, ordinal),
+                        (CONTROLLER,),
+                    )
                 )
     nodes.sort(key=lambda n: n.node_id)
     return Layout(cluster, tuple(pools), tuple(nodes))

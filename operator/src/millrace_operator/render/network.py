@@ -33,8 +33,11 @@ def build_headless_service(ctx: RenderContext) -> dict[str, Any]:
             "selector": ctx.selector(),
             "ports": [
                 {"name": "kafka", "port": ports.internal_port, "targetPort": ports.internal_port},
-                {"name": "controller", "port": ports.controller_port,
-                 "targetPort": ports.controller_port},
+                {
+                    "name": "controller",
+                    "port": ports.controller_port,
+                    "targetPort": ports.controller_port,
+                },
             ],
         },
     }

@@ -66,8 +66,12 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
     if pool.role == BROKER:
         container_ports.insert(0, {"name": "kafka", "containerPort": ports.internal_port})
     resources = {
-        k: v for k, v in (("requests", ctx.spec.resources.requests),
-                          ("limits", ctx.spec.resources.limits)) if v
+        k: v
+        for k, v in (
+            ("requests", ctx.spec.resources.requests),
+            ("limits", ctx.spec.resources.limits),
+        )
+        if v
     }
     config_file = f"{CONFIG_DIR}/$(POD_NAME).properties"
     return {
@@ -132,10 +136,16 @@ def build_statefulset(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
     """The StatefulSet of `pool`."""
     component = component_of((pool.role,))
     selector = {**ctx.selector(component), POOL_LABEL: pool.name}
-    labels = {**ctx.spec.template.labels, **ctx.labels(component), POOL_LABEL: pool.name,
-              ZONE_LABEL_KEY: pool.zone}
-    annotations = {**ctx.spec.template.annotations,
-                   STATIC_CONFIG_ANNOTATION: static_config_hash(ctx)}
+    labels = {
+        **ctx.spec.template.labels,
+        **ctx.labels(component),
+        POOL_LABEL: pool.name,
+        ZONE_LABEL_KEY: pool.zone,
+    }
+    annotations = {
+        **ctx.spec.template.annotations,
+        STATIC_CONFIG_ANNOTATION: static_config_hash(ctx),
+    }
     template = ctx.spec.template
     pod_spec: dict[str, Any] = {
         "serviceAccountName": ctx.service_account,
