@@ -36,6 +36,7 @@ from ..protocol.fetch_response import (
 from ..storage.errors import StorageError
 from .broker import Broker
 from .context import RequestContext
+from .replication_throttle import leader_sent, leader_skips
 
 
 def handle_fetch(broker: Broker, ctx: RequestContext, request: Any) -> list[Chunk] | Any:
@@ -73,6 +74,11 @@ def _respond(
         for part in topic.partitions:
             size += len(part.records or b"")
         broker.metrics.fetched(topic.name, size, follower=follower)
+    if follower:  # replication throttle (issue 4): bytes sent count against the quota
+        leader_sent(
+            broker,
+            ((t.name, p.index, len(p.records or b"")) for t in topics for p in t.partitions),
+        )
     return encode_fetch_response(ctx.correlation_id, ctx.api_version, topics)
 
 
@@ -172,6 +178,14 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
             if replica_id >= 0:
                 broker.replication.on_follower_fetch(plog, replica_id, p.fetch_offset)
             hw = broker.high_watermark(plog)
+            if replica_id >= 0 and leader_skips(broker, topic.name, p.partition, replica_id):
+                # replication throttle (issue 4): quota exceeded, no records this time
+                parts.append(
+                    PartitionFetchResult(
+                        p.partition, ErrorCode.none, hw, hw, plog.log_start_offset, records=b""
+                    )
+                )
+                continue
             lso = plog.last_stable_offset(hw)
             # read_committed consumers stop at the last stable offset (open transactions)
             upper = None if replica_id >= 0 else (lso if read_committed else hw)

@@ -33,6 +33,7 @@ from ..replication.follower import truncation_for_divergence
 from ..storage.errors import StorageError
 from ..storage.partition_log import PartitionLog
 from .kio_build import nested
+from .replication_throttle import follower_received, follower_skips
 
 if TYPE_CHECKING:
     from .replica_manager import Key, ReplicaManager
@@ -128,7 +129,12 @@ class ReplicaFetcher:
 
     async def _fetch_once(self) -> None:
         conn = await self._connection()
-        sent = dict(self.partitions)
+        broker = self.manager.broker
+        # replication throttle (issue 4): out-of-sync throttled partitions over the quota wait
+        sent = {k: f for k, f in self.partitions.items() if not follower_skips(broker, *k)}
+        if not sent:
+            await asyncio.sleep(self._config_ms("replica.fetch.backoff.ms") / 1000)
+            return
         request = self._build_request(sent)
         timeout_s = (
             self._config_ms("replica.fetch.wait.max.ms")
@@ -148,6 +154,7 @@ class ReplicaFetcher:
                     continue  # no longer following this partition from this leader
                 if not self._apply(key, followed, p):
                     backoff = True
+                follower_received(broker, *key, len(p.records or b""))
         if backoff:
             await asyncio.sleep(self._config_ms("replica.fetch.backoff.ms") / 1000)
 
