@@ -4,7 +4,7 @@
 #   e2e/cluster.sh up [--offline]   create (or reuse and restart) the cluster; prints the kubeconfig
 #   e2e/cluster.sh down             delete it
 #   e2e/cluster.sh status           nodes and zones
-#   e2e/cluster.sh load-images      build the operator and broker images and load them into it
+#   e2e/cluster.sh load-images      build the operator, broker and client images and load them into it
 #   e2e/cluster.sh toolchain [--offline]   only build the tools (and, offline, the node image)
 #
 # Online (default): kind's public node image; kind, kubectl and helm are built from Go modules.
@@ -154,23 +154,52 @@ load_toolbox() {  # the test pods' image (e2e/images/toolbox), loaded once per c
     run_step "load toolbox image" kind load docker-image --name "$CLUSTER" "$TOOLBOX_IMAGE"
   fi
 }
+# Wheels for the project images, built on the host. Dependencies (and hatchling, the build
+# backend) are kept in $CACHE/wheels: the first build fills it from the package index, every
+# later build runs with --no-index, so a machine with the cache builds the images offline.
+WHEEL_CACHE=$CACHE/wheels
+CLIENT_IMAGE=${MILLRACE_CLIENT_IMAGE:-millrace/e2e-kafka-client:$PROJECT_VERSION}
+build_wheels() {  # build_wheels SRC: SRC/dist/wheels = the project's wheel + its dependencies
+  local src=$1
+  mkdir -p "$WHEEL_CACHE" "$src/dist/wheels"
+  if python3 -m pip wheel -q --no-index --find-links "$WHEEL_CACHE" -w "$src/dist/wheels" "$src[operator]" \
+      >"$TOOLCHAIN/logs/wheels-offline.log" 2>&1 && ls "$WHEEL_CACHE"/confluent_kafka-*.whl >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "wheel cache $WHEEL_CACHE incomplete: filling it from the package index" >&2
+  python3 -m pip wheel -q -w "$WHEEL_CACHE" "$src[operator]" confluent-kafka hatchling
+  rm -f "$WHEEL_CACHE"/millrace-*.whl  # the project's own wheel is never cached
+  python3 -m pip wheel -q --no-index --find-links "$WHEEL_CACHE" -w "$src/dist/wheels" "$src[operator]"
+}
+build_client_image() {  # confluent-kafka in a venv, for client pods
+  local ctx; ctx=$(mktemp -d)
+  mkdir "$ctx/wheels"
+  cp "$E2E_DIR/images/kafka-client/Dockerfile" "$ctx/"
+  cp "$WHEEL_CACHE"/confluent_kafka-*.whl "$ctx/wheels/"
+  docker build "${BASE_ARGS[@]}" -t "$CLIENT_IMAGE" "$ctx"; local rc=$?
+  rm -rf "$ctx"
+  return $rc
+}
+# Workers only: the control plane is tainted, no Millrace pod runs there.
+kind_workers() { kind get nodes --name "$CLUSTER" | grep -v control-plane | sort | paste -sd, -; }
 load_images() {
   need_docker
   python_base
+  # MILLRACE_E2E_SOURCE: build from another tree (e.g. `git archive HEAD`) than this one
+  local src=${MILLRACE_E2E_SOURCE:-$REPO}
   local args=("${BASE_ARGS[@]}")
   local built=()
-  run_step "build wheels (dist/wheels)" python3 -m pip wheel -q -w "$REPO/dist/wheels" "$REPO[operator]"
-  if [[ -f $REPO/Dockerfile ]]; then
-    run_step "build operator image" docker build "${args[@]}" -t "$OPERATOR_IMAGE" "$REPO"; built+=("$OPERATOR_IMAGE")
-  else
-    step "no Dockerfile at the repository root: operator image skipped"
+  run_step "build wheels ($src/dist/wheels)" build_wheels "$src"
+  run_step "build operator image" docker build "${args[@]}" -t "$OPERATOR_IMAGE" "$src"; built+=("$OPERATOR_IMAGE")
+  run_step "build broker image" docker build "${args[@]}" -t "$BROKER_IMAGE" -f "$src/broker-image/Dockerfile" "$src"; built+=("$BROKER_IMAGE")
+  if ! docker image inspect "$CLIENT_IMAGE" >/dev/null 2>&1; then
+    run_step "build client image" build_client_image
   fi
-  if [[ -f $REPO/broker-image/Dockerfile ]]; then
-    run_step "build broker image" docker build "${args[@]}" -t "$BROKER_IMAGE" -f "$REPO/broker-image/Dockerfile" "$REPO"; built+=("$BROKER_IMAGE")
-  else
-    step "no broker-image/Dockerfile: broker image skipped"
-  fi
-  for i in "${built[@]}"; do run_step "load $i" kind load docker-image --name "$CLUSTER" "$i"; done
+  built+=("$CLIENT_IMAGE")
+  cluster_exists || { step "cluster $CLUSTER does not exist: images built, not loaded"; return 0; }
+  local nodes; nodes=$(kind_workers)
+  # kind skips a node that already has the image id
+  run_step "load ${built[*]}" kind load docker-image --name "$CLUSTER" --nodes "$nodes" "${built[@]}"
 }
 
 case $cmd in
