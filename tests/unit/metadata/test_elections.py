@@ -17,6 +17,7 @@ from millrace_broker.metadata.elections import (
 from millrace_broker.metadata.image import MetadataImage, replay
 from millrace_broker.metadata.records import (
     BrokerRegistrationChangeRecord,
+    MetadataRecord,
     PartitionChangeRecord,
     PartitionRecord,
     RegisterBrokerRecord,
@@ -38,7 +39,7 @@ LAYOUT = {
 
 def image() -> MetadataImage:
     img = MetadataImage(cluster_id="c")
-    records = [
+    records: list[MetadataRecord] = [
         *(RegisterBrokerRecord(b, ()) for b in (1, 2, 3, 4)),
         BrokerRegistrationChangeRecord(4, fenced=True),
         TopicRecord("t", TID),
