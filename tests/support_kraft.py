@@ -26,6 +26,9 @@ class KraftCluster:
     # dedicated: `size` controller-only nodes (ids 1..size) plus `size` broker-only nodes
     # (ids size+1..2*size); otherwise `size` combined nodes
     dedicated: bool = False
+    brokers: int | None = None  # dedicated: how many broker-only nodes (default `size`)
+    settings: list[str] = field(default_factory=list)  # extra overrides for every node
+    node_settings: dict[int, list[str]] = field(default_factory=dict)  # per node id
     cluster_id: str = field(
         default_factory=lambda: base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     )
@@ -39,6 +42,7 @@ class KraftCluster:
             "broker.session.timeout.ms=4000",
             "broker.heartbeat.interval.ms=500",
             "replica.lag.time.max.ms=5000",
+            *self.settings,
         ]
         for i, cport in controller_ports.items():
             port = free_port()
@@ -54,13 +58,14 @@ class KraftCluster:
             self.nodes[i] = BrokerProcess(
                 self.root / f"node{i}" / "data",
                 port,
-                [f"node.id={i}", *common, *roles],
+                [f"node.id={i}", *common, *roles, *self.node_settings.get(i, [])],
                 extra_args=["--cluster-id", self.cluster_id],
                 controller_port=cport,
                 controller_only=self.dedicated,
             )
         if self.dedicated:
-            for i in range(self.size + 1, 2 * self.size + 1):
+            count = self.size if self.brokers is None else self.brokers
+            for i in range(self.size + 1, self.size + count + 1):
                 port = free_port()
                 self.nodes[i] = BrokerProcess(
                     self.root / f"node{i}" / "data",
@@ -70,6 +75,7 @@ class KraftCluster:
                         *common,
                         "process.roles=broker",
                         f"listeners=PLAINTEXT://127.0.0.1:{port}",
+                        *self.node_settings.get(i, []),
                     ],
                     extra_args=["--cluster-id", self.cluster_id],
                 )
