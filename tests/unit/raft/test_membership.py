@@ -49,6 +49,20 @@ def test_observer_learns_voters_and_is_added_after_catching_up() -> None:
     assert observer.is_voter
 
 
+def test_a_lone_leader_grows_to_two_voters_without_losing_leadership() -> None:
+    """`--standalone` then add-controller: the leader's check-quorum clock had never run
+    (it was the only voter); growing the set must not make it resign at once."""
+    net, leader = settled([1, 2], [1])
+    epoch = leader.epoch
+    net.advance(10_000)  # long after the election: any stale deadline has passed
+    net.admin(leader, AddRaftVoterRequest(1, CLUSTER, Voter(key(2))))
+    net.advance(500)
+    assert last_response(net).error == ErrorCode.NONE
+    assert net.leader() is leader and leader.epoch == epoch
+    net.advance(10_000)  # and it keeps leading: the new voter's fetches count
+    assert net.leader() is leader and leader.epoch == epoch
+
+
 def test_add_rejects_a_replica_that_never_fetched() -> None:
     net, leader = settled([1, 2, 3], [1, 2, 3])
     net.admin(leader, AddRaftVoterRequest(1, CLUSTER, Voter(key(9))))

@@ -102,6 +102,12 @@ def handle_voter_change(node: RaftNode, src: int, req: VoterChangeRequest, now_m
     removes_leader = not planned.is_voter(node.key) and node.voters.is_voter(node.key)
     st.voter_change = PendingVoterChange(node.log.end_offset, src, req.request_id,
                                          removes_leader)
+    # Check-quorum restarts for the new set: a leader that was the only voter never
+    # moved its deadline (nobody had to fetch), so without this it would resign at once
+    # on growing to two voters, failing the very change it just made.
+    st.fetched_voters.clear()
+    st.check_quorum_deadline = max(st.check_quorum_deadline,
+                                   now_ms + st.check_quorum_timeout_ms)
     node.append_as_leader([VotersRecord(planned)])
 
 
