@@ -190,6 +190,8 @@ def _neutral(f: dataclasses.Field[Any]) -> Any:
         return -1
     if kind == "uint16":
         return 0
+    if kind == "float64":
+        return 0.0
     if kind == "string":
         return ""
     if kind == "bool":

@@ -6,6 +6,7 @@ Every handler runs behind its authorization gate (server/authz_gate.py), a no-op
 
 from __future__ import annotations
 
+from .acls import handle_create_acls, handle_delete_acls, handle_describe_acls
 from .alter_partition_rpc import handle_alter_partition
 from .authz_gate import authorizing
 from .configs import (
@@ -49,6 +50,9 @@ HANDLERS: dict[int, Handler] = authorizing(
         21: handle_delete_records,
         22: handle_init_producer_id,
         23: handle_offset_for_leader_epoch,
+        29: handle_describe_acls,
+        30: handle_create_acls,  # 30/31 are forwarded to the active controller
+        31: handle_delete_acls,
         32: handle_describe_configs,
         33: handle_alter_configs,
         36: handle_sasl_authenticate,

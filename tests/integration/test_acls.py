@@ -1,0 +1,288 @@
+"""ACLs with real clients: the StandardAuthorizer on a SASL broker (admin is a super
+user, alice is not), ACLs managed with Apache Kafka's kafka-acls and confluent-kafka's
+admin API, enforced on produce, consume and admin calls; refusals are in the audit log."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
+
+from kafkaref import kafka_cli
+from support_security import SecureBroker, librdkafka_conf, secure_broker
+
+STANDARD = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+def conf(sb: SecureBroker, user: str) -> dict[str, str]:
+    return librdkafka_conf(
+        sb.sasl_bootstrap, "SASL_PLAINTEXT", "PLAIN", user, f"{user}-secret", sb.ca
+    )
+
+
+def admin(sb: SecureBroker, user: str = "admin") -> AdminClient:
+    return AdminClient(conf(sb, user))
+
+
+@pytest.fixture(scope="module")
+def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    extra = [f"authorizer.class.name={STANDARD}", "super.users=User:admin"]
+    with secure_broker(tmp_path_factory.mktemp("acls"), extra) as broker:
+        yield broker
+
+
+def create_topics(sb: SecureBroker, *names: str) -> None:
+    client = admin(sb)  # the client must outlive its futures
+    futures = client.create_topics([NewTopic(n, 1, 1) for n in names])
+    for future in futures.values():
+        future.result(timeout=30)
+
+
+def produce_one(sb: SecureBroker, user: str, topic: str) -> KafkaError | None:
+    """Produce one record as `user`; the delivery error (None when delivered)."""
+    outcome: list[KafkaError | None] = []
+    producer = Producer({**conf(sb, user), "message.timeout.ms": 10000})
+    producer.produce(topic, b"v", on_delivery=lambda err, _msg: outcome.append(err))
+    deadline = time.monotonic() + 30
+    while not outcome and time.monotonic() < deadline:
+        producer.poll(0.2)
+    producer.flush(5)
+    assert outcome, "no delivery report within 30 s"
+    return outcome[0]
+
+
+def end_offset(sb: SecureBroker, topic: str) -> int:
+    consumer = Consumer({**conf(sb, "admin"), "group.id": "probe-" + uuid.uuid4().hex[:6]})
+    try:
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=15)
+        return int(high)
+    finally:
+        consumer.close()
+
+
+def acls_cli(sb: SecureBroker, tmp_path: Path, *args: str) -> str:
+    props = tmp_path / "admin.properties"
+    props.write_text(
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="admin" password="admin-secret";\n'
+    )
+    done = kafka_cli(
+        "kafka-acls",
+        "--bootstrap-server",
+        sb.sasl_bootstrap,
+        "--command-config",
+        str(props),
+        *args,
+        check=True,
+    )
+    return done.stdout
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def test_no_acl_means_nothing_is_allowed(sb: SecureBroker) -> None:
+    topic = unique("locked-")
+    create_topics(sb, topic)
+    err = produce_one(sb, "alice", topic)
+    assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert end_offset(sb, topic) == 0
+    # Listing topics shows none of them; creating one is refused.
+    listed = admin(sb, "alice").list_topics(timeout=15)
+    assert topic not in listed.topics
+    alice = admin(sb, "alice")
+    futures = alice.create_topics([NewTopic(unique("mine-"), 1, 1)])
+    with pytest.raises(KafkaException) as refused:
+        next(iter(futures.values())).result(timeout=30)
+    assert refused.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # Reading is refused too.
+    consumer = Consumer({**conf(sb, "alice"), "group.id": unique("g-")})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    try:
+        error = _first_error(consumer, timeout=20)
+    finally:
+        consumer.close()
+    assert error is not None
+    assert error.code() in (
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,  # librdkafka asks for the coordinator first
+    )
+
+
+def _first_error(consumer: Consumer, *, timeout: float) -> KafkaError | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() and msg.error().code() != KafkaError._PARTITION_EOF:
+            return msg.error()  # type: ignore[no-any-return]
+    return None
+
+
+def test_prefixed_write_grant_with_kafka_acls(sb: SecureBroker, tmp_path: Path) -> None:
+    prefix = unique("pay-") + "-"
+    mine, other = prefix + "orders", unique("other-")
+    create_topics(sb, mine, other)
+    out = acls_cli(
+        sb,
+        tmp_path,
+        "--add",
+        "--allow-principal",
+        "User:alice",
+        "--operation",
+        "Write",
+        "--topic",
+        prefix,
+        "--resource-pattern-type",
+        "prefixed",
+    )
+    assert "ALLOW" in out and prefix in out
+    listed = acls_cli(
+        sb, tmp_path, "--list", "--topic", prefix, "--resource-pattern-type", "prefixed"
+    )
+    assert "principal=User:alice" in listed and "operation=WRITE" in listed
+
+    assert produce_one(sb, "alice", mine) is None
+    assert end_offset(sb, mine) == 1
+    err = produce_one(sb, "alice", other)
+    assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert end_offset(sb, other) == 0
+
+    acls_cli(
+        sb,
+        tmp_path,
+        "--remove",
+        "--force",
+        "--allow-principal",
+        "User:alice",
+        "--operation",
+        "Write",
+        "--topic",
+        prefix,
+        "--resource-pattern-type",
+        "prefixed",
+    )
+    listed = acls_cli(
+        sb, tmp_path, "--list", "--topic", prefix, "--resource-pattern-type", "prefixed"
+    )
+    assert "User:alice" not in listed
+    err = produce_one(sb, "alice", mine)
+    assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert end_offset(sb, mine) == 1
+
+
+def _binding(name: str, pattern: Any, op: Any, perm: Any) -> AclBinding:
+    return AclBinding(ResourceType.TOPIC, name, pattern, "User:alice", "*", op, perm)
+
+
+def test_deny_overrides_allow(sb: SecureBroker) -> None:
+    prefix = unique("team-") + "-"
+    open_topic, secret = prefix + "open", prefix + "secret"
+    create_topics(sb, open_topic, secret)
+    client = admin(sb)
+    bindings = [
+        _binding(prefix, ResourcePatternType.PREFIXED, AclOperation.WRITE, AclPermissionType.ALLOW),
+        _binding(secret, ResourcePatternType.LITERAL, AclOperation.WRITE, AclPermissionType.DENY),
+    ]
+    for future in client.create_acls(bindings).values():
+        future.result(timeout=30)
+    described = client.describe_acls(
+        AclBindingFilter(
+            ResourceType.TOPIC,
+            secret,
+            ResourcePatternType.MATCH,
+            None,
+            None,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+    ).result(timeout=30)
+    assert {b.permission_type for b in described} == {
+        AclPermissionType.ALLOW,
+        AclPermissionType.DENY,
+    }
+    assert produce_one(sb, "alice", open_topic) is None
+    err = produce_one(sb, "alice", secret)
+    assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert end_offset(sb, secret) == 0
+    assert "is Denied operation = WRITE" in sb.broker.log()
+    assert f"Topic:LITERAL:{secret}" in sb.broker.log()
+
+
+def test_super_user_can_do_everything(sb: SecureBroker) -> None:
+    topic = unique("admin-")
+    create_topics(sb, topic)
+    assert produce_one(sb, "admin", topic) is None
+    # A DENY for everyone does not bind a super user.
+    deny_all = AclBinding(
+        ResourceType.TOPIC,
+        topic,
+        ResourcePatternType.LITERAL,
+        "User:*",
+        "*",
+        AclOperation.ALL,
+        AclPermissionType.DENY,
+    )
+    client = admin(sb)
+    for future in client.create_acls([deny_all]).values():
+        future.result(timeout=30)
+    assert produce_one(sb, "admin", topic) is None
+    assert end_offset(sb, topic) == 2
+    # alice may not manage ACLs.
+    alice = admin(sb, "alice")
+    futures = alice.create_acls(
+        [_binding(topic, ResourcePatternType.LITERAL, AclOperation.READ, AclPermissionType.ALLOW)]
+    )
+    with pytest.raises(KafkaException) as refused:
+        next(iter(futures.values())).result(timeout=30)
+    assert refused.value.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+
+
+def test_granted_consumer_group_reads(sb: SecureBroker) -> None:
+    topic, group = unique("feed-"), unique("readers-")
+    create_topics(sb, topic)
+    assert produce_one(sb, "admin", topic) is None
+    bindings = [
+        _binding(topic, ResourcePatternType.LITERAL, AclOperation.READ, AclPermissionType.ALLOW),
+        AclBinding(
+            ResourceType.GROUP,
+            group,
+            ResourcePatternType.LITERAL,
+            "User:alice",
+            "*",
+            AclOperation.READ,
+            AclPermissionType.ALLOW,
+        ),
+    ]
+    client = admin(sb)
+    for future in client.create_acls(bindings).values():
+        future.result(timeout=30)
+    consumer = Consumer({**conf(sb, "alice"), "group.id": group, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    got = []
+    deadline = time.monotonic() + 60
+    try:
+        while not got and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                got.append(msg.value())
+        consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+    assert got == [b"v"]
