@@ -3,8 +3,11 @@
 Like Kafka's socket server, a connection serves one request at a time: while a request
 is waiting (a long-polling fetch), later frames stay buffered and reading pauses once the
 buffer is large, so responses always leave in request order however deeply the client
-pipelines. Frames larger than `socket.request.max.bytes` and frames that cannot be
-parsed close the connection; nothing a client sends can crash the broker.
+pipelines. The exception is a `Pipelined` answer (an `acks=all` produce whose append is
+done and only waits for the followers, server/pipelined.py): later frames are served
+meanwhile, up to `MAX_PIPELINED` unanswered requests, and `AnswerQueue` still writes
+every answer in request order. Frames larger than `socket.request.max.bytes` and frames
+that cannot be parsed close the connection; nothing a client sends can crash the broker.
 
 On SASL listeners the connection's `SaslSession` (auth/session.py) sees every frame
 first: before authentication only ApiVersions and the SASL exchange are served and
@@ -31,8 +34,10 @@ from ..metadata.image import MetadataImage
 from ..observability.metrics import BrokerMetrics
 from ..protocol.framing import MalformedRequest
 from ..server.dispatch import Dispatcher, Output
+from ..server.pipelined import MAX_PIPELINED, Pipelined
 from ..server.sasl import SaslReply, serve_authenticate, serve_handshake, serve_raw_token
 from ..server.sasl_config import ListenerSecurity
+from .answer_queue import AnswerQueue
 
 log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
@@ -73,6 +78,10 @@ class KafkaConnection(asyncio.Protocol):
         self._peer = "?"
         self._task: asyncio.Task[None] | None = None
         self._lost = False
+        self._answers = AnswerQueue(
+            self._write, on_error=self._answer_failed, on_progress=self._answers_progressed
+        )
+        self._blocked = False  # MAX_PIPELINED answers pending: read no further frame
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -114,6 +123,7 @@ class KafkaConnection(asyncio.Protocol):
         self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        self._answers.cancel()
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -141,6 +151,9 @@ class KafkaConnection(asyncio.Protocol):
     def _serve_buffered(self) -> None:
         try:
             while not self._closed:
+                if len(self._answers) >= MAX_PIPELINED:
+                    self._busy = self._blocked = True  # resumed by _answers_progressed
+                    return
                 frame = self._next_frame()
                 if frame is None:
                     break
@@ -153,11 +166,14 @@ class KafkaConnection(asyncio.Protocol):
                     reply=self._send_raw,
                     principal=self._principal,
                 )
+                if isinstance(result, Pipelined):
+                    self._answers.later(result.answer)
+                    continue
                 if inspect.isawaitable(result):
                     self._busy = True
                     self._task = asyncio.ensure_future(self._await_then_continue(result))
                     return
-                self._write(result)
+                self._answers.ready(result)
         except MalformedRequest as exc:
             self._abort(str(exc))
             return
@@ -195,7 +211,7 @@ class KafkaConnection(asyncio.Protocol):
 
     def _after_sasl(self, session: SaslSession, reply: SaslReply) -> None:
         if reply.data:
-            self._write(reply.data)
+            self._answers.ready(reply.data)
         mechanism = session.mechanism_name or "?"
         if reply.failure is not None:
             self._count_authentication(mechanism, ok=False)
@@ -213,7 +229,7 @@ class KafkaConnection(asyncio.Protocol):
 
     async def _await_then_continue(self, pending: Awaitable[Output]) -> None:
         try:
-            self._write(await pending)
+            self._answers.ready(await pending)
         except asyncio.CancelledError:
             return
         except Exception:
@@ -222,6 +238,15 @@ class KafkaConnection(asyncio.Protocol):
             return
         self._busy = False
         self._serve_buffered()
+
+    def _answer_failed(self, exc: BaseException) -> None:
+        log.error("unexpected error serving a request from %s; closing", self._peer, exc_info=exc)
+        self._abort("internal error")
+
+    def _answers_progressed(self) -> None:
+        if self._blocked and len(self._answers) < MAX_PIPELINED:
+            self._blocked = self._busy = False
+            self._serve_buffered()
 
     def _send_raw(self, data: bytes) -> None:
         """Unsolicited frames back to the peer (Raft messages to an observer)."""

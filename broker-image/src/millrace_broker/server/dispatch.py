@@ -31,6 +31,7 @@ from .api_versions import handle_api_versions, unsupported_version_response
 from .broker import Broker
 from .context import RequestContext
 from .forwarding import ForwardingError
+from .pipelined import Pipelined
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Dispatcher:
         reply: Callable[[bytes], None] | None = None,
         arrived: float | None = None,
         principal: str = "User:ANONYMOUS",
-    ) -> Output | Awaitable[Output]:
+    ) -> Output | Awaitable[Output] | Pipelined:
         """Serve one frame; `arrived` (time.monotonic()) is when the connection had the
         whole frame, so the time it waited behind earlier requests is measured too."""
         api_key, version, correlation_id = peek_api(frame)
@@ -105,6 +106,8 @@ class Dispatcher:
             raise
         finally:
             request_context.reset(token)
+        if isinstance(result, Pipelined):  # served; the answer comes later (pipelined.py)
+            return Pipelined(self._finish_later(ctx, result.answer, started, arrived))
         if inspect.isawaitable(result):
             return self._finish_later(ctx, result, started, arrived)
         output = self._to_output(ctx, result)

@@ -11,12 +11,14 @@ if the high watermark has not yet passed the appended records answers later: a c
 waits until it has (NONE, or NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR fell below the
 minimum meanwhile), the request's timeout passes (REQUEST_TIMED_OUT), or leadership moves
 (NOT_LEADER_OR_FOLLOWER). With a single in-sync replica the answer is immediate.
+That wait is `Pipelined`: the connection serves the client's next requests meanwhile
+(their appends follow this one's) and answers all of them in request order, so a client
+sending small requests faster than one replication round trip does not queue behind it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -31,13 +33,12 @@ from ..storage.errors import StorageError
 from ..storage.partition_log import PartitionLog
 from .broker import Broker
 from .context import RequestContext
+from .pipelined import Pipelined
 
 Pending = tuple[int, int, PartitionLog, int, int]  # topic slot, partition slot, log, last, min
 
 
-def handle_produce(
-    broker: Broker, ctx: RequestContext, request: Any
-) -> bytes | Coroutine[Any, Any, bytes] | None:
+def handle_produce(broker: Broker, ctx: RequestContext, request: Any) -> bytes | Pipelined | None:
     acks = request.acks
     pending: list[Pending] = []
     image = broker.image
@@ -141,7 +142,9 @@ def handle_produce(
     if acks == 0:
         return None
     if pending:
-        return _await_replication(broker, ctx, request, results, pending)
+        # The appends are done: later requests on this connection need not wait for
+        # this one's followers (server/pipelined.py).
+        return Pipelined(_await_replication(broker, ctx, request, results, pending))
     return encode_produce_response(ctx.correlation_id, ctx.api_version, results)
 
 
