@@ -201,6 +201,19 @@ def expired(txns: dict[str, TxnMetadata], now: int) -> list[MarkerJob]:
     return jobs
 
 
+IDLE_STATES = (TxnState.EMPTY, TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT)
+
+
+def idle_expired(txns: dict[str, TxnMetadata], now: int, expiration_ms: int) -> list[TxnMetadata]:
+    """Transactional ids with no transaction open and no change for `expiration_ms`
+    (`transactional.id.expiration.ms`): Kafka removes them with a tombstone."""
+    return [
+        t
+        for t in txns.values()
+        if t.state in IDLE_STATES and now - t.last_update_ms >= expiration_ms
+    ]
+
+
 def pending_jobs(txns: dict[str, TxnMetadata]) -> list[MarkerJob]:
     """Marker jobs to redo after a restart (transactions left in a Prepare state)."""
     return [

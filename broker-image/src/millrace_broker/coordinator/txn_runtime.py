@@ -1,15 +1,25 @@
 """The transaction coordinator's driver: `__transaction_state`, markers, timeouts.
 
 Every state change is written to the transactional id's `__transaction_state` partition
-before it is answered. Ending a transaction writes Prepare{Commit,Abort}, then a marker
-(control batch) to every partition of the transaction through `write_markers` (the
-broker's logs; `__consumer_offsets` partitions also publish or drop the transaction's
-offsets), then Complete{Commit,Abort}. A restart redoes the markers of transactions left
-in a Prepare state. A periodic check aborts transactions open past their timeout.
+and, through `replicated(partition)`, waits until the partition's in-sync replicas have it
+(as Kafka's coordinator appends with acks=all) before it is answered. Ending a transaction
+writes Prepare{Commit,Abort}, then a marker (control batch) to every partition of the
+transaction through `write_markers` (the partitions' leaders, here or on other brokers;
+`__consumer_offsets` partitions also publish or drop the transaction's offsets), then
+Complete{Commit,Abort}. A coordinator that takes over a `__transaction_state` partition
+(a restart, or leadership moving) replays it and redoes the markers of transactions left
+in a Prepare state; one that loses it forgets its transactional ids. A periodic check
+aborts transactions open past their timeout, retries markers that failed, and removes
+transactional ids idle longer than `transactional.id.expiration.ms`.
+
+Operations are coroutines: between a state change and its replication other requests may
+run. The state machine answers them (CONCURRENT_TRANSACTIONS while markers are written),
+and `_in_flight` keeps the retry timer off a transaction whose markers are being written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +32,20 @@ from .runtime import OffsetsLog
 
 log = logging.getLogger(__name__)
 E = ErrorCode
+WriteMarkers = Callable[[tx.MarkerJob], Awaitable[None]]
+Replicated = Callable[[int], Awaitable[ErrorCode]]
+
+
+async def _always_replicated(partition: int) -> ErrorCode:
+    return E.none
+
+
+class StoreError(Exception):
+    """A `__transaction_state` write failed or did not reach the in-sync replicas."""
+
+    def __init__(self, error_code: ErrorCode) -> None:
+        super().__init__(error_code.name)
+        self.error_code = error_code
 
 
 class TransactionCoordinator:
@@ -30,16 +54,22 @@ class TransactionCoordinator:
         *,
         config: tx.TxnConfig,
         log: OffsetsLog,
-        write_markers: Callable[[tx.MarkerJob], None],
+        write_markers: WriteMarkers,
         clock_ms: Callable[[], int],
+        replicated: Replicated = _always_replicated,
+        id_expiration_ms: int = 7 * 24 * 3600 * 1000,
     ) -> None:
         self.config = config
         self.log = log
         self.write_markers = write_markers
         self.clock_ms = clock_ms
+        self.replicated = replicated
+        self.id_expiration_ms = id_expiration_ms
         self.txns: dict[str, tx.TxnMetadata] = {}
         self.loaded = False
         self.loaded_partitions: set[int] = set()
+        self._in_flight: set[str] = set()
+        self._redo: asyncio.Task[None] | None = None
 
     def partition_of(self, transactional_id: str) -> int:
         return partition_for(transactional_id, self.log.partition_count())
@@ -71,14 +101,23 @@ class TransactionCoordinator:
                 len(fresh),
                 len(self.txns),
             )
-            wanted = set(fresh)
-            pending = [
-                j
-                for j in tx.pending_jobs(self.txns)
-                if self.partition_of(j.transactional_id) in wanted
-            ]
-            for job in pending:
-                self._finish(job)
+            self._schedule_redo()
+
+    def _schedule_redo(self) -> None:
+        """Redo the markers of prepared transactions soon (needs a running loop; without
+        one, `tick` redoes them)."""
+        if not tx.pending_jobs(self.txns) or (self._redo is not None and not self._redo.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._redo = loop.create_task(self.redo_pending(), name="txn-redo-markers")
+
+    async def redo_pending(self) -> None:
+        for job in tx.pending_jobs(self.txns):
+            if job.transactional_id not in self._in_flight:
+                await self._finish(job)
 
     def _load_partition(self, partition: int) -> None:
         for batch in self.log.batches(partition):
@@ -97,33 +136,64 @@ class TransactionCoordinator:
                 except (RecordFormatError, ValueError) as exc:
                     log.warning("skipping a malformed __transaction_state record: %s", exc)
 
-    def _store(self, txn: tx.TxnMetadata) -> None:
+    async def _store(self, txn: tx.TxnMetadata, *, tombstone: bool = False) -> None:
+        """Append the transactional id's record (or its tombstone) and wait for the
+        in-sync replicas; raises StoreError."""
         now = self.clock_ms()
+        partition = self.partition_of(txn.transactional_id)
+        if not self.log.is_local(partition):
+            raise StoreError(E.not_coordinator)
+        record = None if tombstone else tx.encode_value(txn)
         batch = build_batch(
-            [Record(0, now, tx.encode_key(txn.transactional_id), tx.encode_value(txn))],
+            [Record(0, now, tx.encode_key(txn.transactional_id), record)],
             base_offset=0,
             attributes=0,
         )
-        self.log.append(self.partition_of(txn.transactional_id), bytes(batch), now)
+        try:
+            self.log.append(partition, bytes(batch), now)
+        except Exception as exc:
+            log.warning("cannot write __transaction_state-%d: %s", partition, exc)
+            raise StoreError(E.coordinator_not_available) from exc
+        error = await self.replicated(partition)
+        if error is not E.none:
+            raise StoreError(error)
 
-    def _finish(self, job: tx.MarkerJob) -> ErrorCode:
+    async def _finish(self, job: tx.MarkerJob) -> ErrorCode:
         """Write the markers of a prepared transaction, then record it complete."""
         txn = self.txns.get(job.transactional_id)
         if txn is None:
             return E.invalid_producer_id_mapping
+        if job.transactional_id in self._in_flight:
+            return E.concurrent_transactions
+        self._in_flight.add(job.transactional_id)
         try:
-            self.write_markers(job)
-        except Exception:
-            log.exception("cannot write the markers of %s; will retry", job.transactional_id)
+            await self.write_markers(job)
+        except Exception as exc:
+            log.warning(
+                "cannot write the markers of %s (%s); will retry", job.transactional_id, exc
+            )
             return E.coordinator_not_available
+        finally:
+            self._in_flight.discard(job.transactional_id)
+        if self.txns.get(job.transactional_id) is not txn or txn.state not in (
+            tx.TxnState.PREPARE_COMMIT,
+            tx.TxnState.PREPARE_ABORT,
+        ):
+            return E.none  # unloaded, or finished by another path meanwhile
         tx.complete(txn, job, self.clock_ms())
-        self._store(txn)
+        try:
+            await self._store(txn)
+        except StoreError as exc:
+            # The markers are written; a successor coordinator redoes them (harmless).
+            return exc.error_code
         return E.none
 
-    def _guarded(self, action: Callable[[], ErrorCode]) -> ErrorCode:
+    async def _guarded(self, action: Callable[[], Awaitable[ErrorCode]]) -> ErrorCode:
         try:
-            return action()
+            return await action()
         except tx.TxnError as exc:
+            return exc.error_code
+        except StoreError as exc:
             return exc.error_code
         except Exception:
             log.exception("transaction coordinator write failed")
@@ -157,8 +227,8 @@ class TransactionCoordinator:
             )
             if job is not None:
                 # An open transaction: abort it (fencing its producer), then bump again.
-                self._store(txn)
-                error = self._finish(job)
+                await self._store(txn)
+                error = await self._finish(job)
                 if error is not E.none:
                     return error, -1, -1
                 if txn.producer_epoch >= tx.MAX_EPOCH - 1:
@@ -173,15 +243,15 @@ class TransactionCoordinator:
                     new_producer_id=new_id,
                     now=self.clock_ms(),
                 )
-            self._store(txn)
-        except tx.TxnError as exc:
+            await self._store(txn)
+        except (tx.TxnError, StoreError) as exc:
             return exc.error_code, -1, -1
         except Exception:
             log.exception("cannot persist transactional id %s", transactional_id)
             return E.coordinator_not_available, -1, -1
         return E.none, txn.producer_id, txn.producer_epoch
 
-    def add_partitions(
+    async def add_partitions(
         self,
         transactional_id: str,
         producer_id: int,
@@ -190,33 +260,38 @@ class TransactionCoordinator:
     ) -> ErrorCode:
         self.ensure_loaded()
 
-        def act() -> ErrorCode:
+        async def act() -> ErrorCode:
             txn = tx.check_producer(self.txns.get(transactional_id), producer_id, producer_epoch)
             if txn.state is tx.TxnState.ONGOING and partitions <= txn.partitions:
                 return E.none
             tx.add_partitions(txn, partitions, self.clock_ms())
-            self._store(txn)
+            await self._store(txn)
             return E.none
 
-        return self._guarded(act)
+        return await self._guarded(act)
 
-    def end_txn(
+    async def end_txn(
         self, transactional_id: str, producer_id: int, producer_epoch: int, commit: bool
     ) -> ErrorCode:
+        """The decision is durable once Prepare* is replicated: if the markers cannot be
+        written now, the answer is still NONE and the timer retries them (as Kafka
+        answers EndTxn before its markers are written)."""
         self.ensure_loaded()
 
-        def act() -> ErrorCode:
+        async def act() -> ErrorCode:
             txn = tx.check_producer(self.txns.get(transactional_id), producer_id, producer_epoch)
             job = tx.end_txn(txn, commit=commit, now=self.clock_ms())
             if job is None:
                 return E.none
-            self._store(txn)
-            return self._finish(job)
+            await self._store(txn)
+            await self._finish(job)
+            return E.none
 
-        return self._guarded(act)
+        return await self._guarded(act)
 
-    def tick(self, now: int) -> None:
-        """Abort expired transactions; retry markers that could not be written."""
+    async def tick(self, now: int) -> None:
+        """Abort expired transactions; retry markers that could not be written; remove
+        transactional ids idle past `transactional.id.expiration.ms`."""
         if not self.loaded:
             return
         for job in tx.expired(self.txns, now):
@@ -225,10 +300,23 @@ class TransactionCoordinator:
             )
             txn = self.txns[job.transactional_id]
             try:
-                self._store(txn)
-            except Exception:
-                log.exception("cannot persist the abort of %s", job.transactional_id)
+                await self._store(txn)
+            except StoreError as exc:
+                log.warning("cannot persist the abort of %s: %s", job.transactional_id, exc)
                 continue
-            self._finish(job)
-        for job in tx.pending_jobs(self.txns):
-            self._finish(job)
+            await self._finish(job)
+        await self.redo_pending()
+        for txn in tx.idle_expired(self.txns, now, self.id_expiration_ms):
+            if self.txns.get(txn.transactional_id) is not txn:
+                continue
+            try:
+                await self._store(txn, tombstone=True)
+            except StoreError as exc:
+                log.warning("cannot expire %s: %s", txn.transactional_id, exc)
+                continue
+            if self.txns.get(txn.transactional_id) is txn and txn.state in tx.IDLE_STATES:
+                del self.txns[txn.transactional_id]
+                log.info(
+                    "transactional id %s expired (idle longer than transactional.id.expiration.ms)",
+                    txn.transactional_id,
+                )

@@ -19,12 +19,18 @@ Wiring (server/handlers.py, small_apis.py and wiring.py belong to the lead):
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from .consumer_groups import handle_consumer_group_describe, handle_consumer_group_heartbeat
+from .coordinator_appends import wait_coordinator_write
 from .dispatch import Handler
 from .group_offsets import handle_offset_commit, handle_offset_delete, handle_offset_fetch
+from .group_wiring import OFFSETS_TOPIC, coordinator_for
 from .groups import (
     handle_delete_groups,
     handle_describe_groups,
@@ -46,30 +52,79 @@ from .transactions import (
     handle_write_txn_markers,
 )
 
+
+def _group_ids(request: Any) -> list[str]:
+    found = getattr(request, "group_id", None)
+    return [found] if isinstance(found, str) else list(getattr(request, "groups_names", ()))
+
+
+def _fail_offsets(response: Any, error: ErrorCode) -> Any:
+    """An OffsetCommit/TxnOffsetCommit response with every committed partition failed."""
+    return dataclasses.replace(
+        response,
+        topics=tuple(
+            dataclasses.replace(
+                t,
+                partitions=tuple(
+                    dataclasses.replace(p, error_code=error) if p.error_code == 0 else p
+                    for p in t.partitions
+                ),
+            )
+            for t in response.topics
+        ),
+    )
+
+
+def replicated(handler: Handler, *, offsets: bool = False) -> Handler:
+    """Answer a group write only once `__consumer_offsets` has it in its in-sync replicas
+    (Kafka's coordinator appends with acks=all). A commit that does not get there fails
+    (NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE: the client retries), so no client
+    believes in an offset that a failover could lose; other writes (membership) are
+    answered anyway, their state is rebuilt by the members' rejoin."""
+
+    async def handle(broker: Any, ctx: Any, request: Any) -> Any:
+        response = handler(broker, ctx, request)
+        if inspect.isawaitable(response):
+            response = await response
+        coordinator = coordinator_for(broker)
+        if not coordinator.loaded:
+            return response
+        for group_id in _group_ids(request):
+            partition = coordinator.partition_of(group_id)
+            if not coordinator.log.is_local(partition):
+                continue
+            error = await wait_coordinator_write(broker, OFFSETS_TOPIC, partition)
+            if error is not ErrorCode.none and offsets:
+                return _fail_offsets(response, error)
+        return response
+
+    return handle
+
+
+GROUP_HANDLERS: dict[int, Handler] = {
+    8: replicated(handle_offset_commit, offsets=True),
+    9: handle_offset_fetch,
+    10: handle_find_coordinator,
+    11: replicated(handle_join_group),
+    12: handle_heartbeat,
+    13: replicated(handle_leave_group),
+    14: replicated(handle_sync_group),
+    15: handle_describe_groups,
+    16: handle_list_groups,
+    42: replicated(handle_delete_groups),
+    47: replicated(handle_offset_delete),
+    68: replicated(handle_consumer_group_heartbeat),
+    69: handle_consumer_group_describe,
+}
+
 TRANSACTION_HANDLERS: dict[int, Handler] = {
     24: handle_add_partitions_to_txn,
     25: handle_add_offsets_to_txn,
     26: handle_end_txn,
     27: handle_write_txn_markers,
-    28: handle_txn_offset_commit,
+    28: replicated(handle_txn_offset_commit, offsets=True),
     65: handle_describe_transactions,
     66: handle_list_transactions,
-}
-
-GROUP_HANDLERS: dict[int, Handler] = {
-    8: handle_offset_commit,
-    9: handle_offset_fetch,
-    10: handle_find_coordinator,
-    11: handle_join_group,
-    12: handle_heartbeat,
-    13: handle_leave_group,
-    14: handle_sync_group,
-    15: handle_describe_groups,
-    16: handle_list_groups,
-    42: handle_delete_groups,
-    47: handle_offset_delete,
-    68: handle_consumer_group_heartbeat,
-    69: handle_consumer_group_describe,
 }
 
 

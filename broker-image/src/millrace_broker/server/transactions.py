@@ -1,10 +1,11 @@
 """Transaction APIs: InitProducerId with a transactional.id (22), AddPartitionsToTxn (24),
-AddOffsetsToTxn (25), EndTxn (26), TxnOffsetCommit (28); the coordinator's wiring.
+AddOffsetsToTxn (25), EndTxn (26), TxnOffsetCommit (28), DescribeTransactions (65),
+ListTransactions (66); the coordinator's wiring.
 
 The transaction coordinator lives beside the group coordinator (`transaction_coordinator_for`
-finds or creates it) and writes its markers here: one control batch per partition of the
-transaction, appended as a coordinator append; a marker on a `__consumer_offsets`
-partition also publishes (or drops) the offsets the transaction committed there.
+finds or creates it); its `__transaction_state` writes wait for the in-sync replicas
+(`coordinator_appends`) and its markers go to the partitions' leaders (`txn_markers`).
+It follows the leadership of `__transaction_state` partitions through metadata changes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import datetime
 import logging
-import struct
 import weakref
 from typing import Any
 
@@ -23,23 +23,22 @@ from ..coordinator import offsets as group_offsets
 from ..coordinator.records import partition_for
 from ..coordinator.transaction import KAFKA_STATE_NAMES, MarkerJob, TxnConfig, TxnState
 from ..coordinator.txn_runtime import TransactionCoordinator
-from ..storage.errors import StorageError
-from ..storage.records import Record, build_batch
 from .broker import Broker
 from .context import RequestContext
+from .coordinator_appends import wait_coordinator_write
 from .group_offsets import _partition_exists, commit_partitions
 from .group_wiring import (
     OFFSETS_TOPIC,
     TRANSACTION_TOPIC,
     BrokerOffsetsLog,
-    coordinator_for,
     ready_coordinator,
 )
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
+from .txn_markers import handle_write_txn_markers, write_markers
+
+__all__ = ["handle_write_txn_markers"]  # served from here with the other transaction APIs
 
 log = logging.getLogger(__name__)
-CONTROL_TRANSACTIONAL = 0x30  # control bit | transactional bit
-ABORT, COMMIT = 0, 1
 
 _TXN_COORDINATORS: weakref.WeakKeyDictionary[Broker, TransactionCoordinator] = (
     weakref.WeakKeyDictionary()
@@ -68,119 +67,16 @@ def for_version(error: ErrorCode, request: Any) -> ErrorCode:
 # -- wiring ---------------------------------------------------------------------------------
 
 
-def append_marker(
-    broker: Broker,
-    topic: str,
-    partition: int,
-    *,
-    producer_id: int,
-    producer_epoch: int,
-    commit: bool,
-    coordinator_epoch: int = 0,
-) -> ErrorCode:
-    """Append one COMMIT/ABORT control batch to a partition this broker leads."""
-    found = broker.image.topics.get(topic)
-    part = found.partitions.get(partition) if found is not None else None
-    plog = broker.partition_log(topic, partition)
-    if part is None or plog is None:
-        return ErrorCode.unknown_topic_or_partition
-    if part.leader != broker.node_id:
-        return ErrorCode.not_leader_or_follower
-    now = broker.clock_ms()
-    marker = Record(
-        0,
-        now,
-        struct.pack(">hh", 0, COMMIT if commit else ABORT),
-        struct.pack(">hi", 0, coordinator_epoch),
-    )
-    batch = bytes(
-        build_batch(
-            [marker],
-            base_offset=0,
-            attributes=CONTROL_TRANSACTIONAL,
-            producer_id=producer_id,
-            producer_epoch=producer_epoch,
-            base_sequence=-1,
-        )
-    )
-    try:
-        plog.append_as_leader(
-            batch, leader_epoch=part.leader_epoch, now_ms=now, origin="coordinator"
-        )
-    except StorageError as exc:
-        return exc.error_code
-    broker.purgatory.notify((topic, partition))
-    if topic == OFFSETS_TOPIC:
-        coordinator_for(broker).complete_txn(producer_id, partition, commit)
-    return ErrorCode.none
-
-
-def write_markers(broker: Broker, job: MarkerJob) -> None:
-    """Append a marker to every partition of the transaction; raises when one fails so
-    the coordinator retries (a partition that no longer exists is skipped)."""
-    for topic, partition in sorted(job.partitions):
-        error = append_marker(
-            broker,
-            topic,
-            partition,
-            producer_id=job.producer_id,
-            producer_epoch=job.producer_epoch,
-            commit=job.commit,
-        )
-        if error is ErrorCode.unknown_topic_or_partition:
-            log.warning(
-                "transaction %s: partition %s-%d is gone; no marker",
-                job.transactional_id,
-                topic,
-                partition,
-            )
-        elif error is not ErrorCode.none:
-            raise RuntimeError(f"marker for {topic}-{partition} failed: {error.name}")
-
-
-def handle_write_txn_markers(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    """WriteTxnMarkers (27): a transaction coordinator's markers for partitions led here."""
-    cls = response_class(request)
-    result_cls = nested(cls, "WritableTxnMarkerResult")
-    topic_cls = nested(cls, "WritableTxnMarkerTopicResult")
-    part_cls = nested(cls, "WritableTxnMarkerPartitionResult")
-    results = []
-    for m in request.markers:
-        topics = tuple(
-            make(
-                topic_cls,
-                name=t.name,
-                partitions=tuple(
-                    make(
-                        part_cls,
-                        partition_index=p,
-                        error_code=append_marker(
-                            broker,
-                            t.name,
-                            int(p),
-                            producer_id=m.producer_id,
-                            producer_epoch=m.producer_epoch,
-                            commit=bool(m.transaction_result),
-                            coordinator_epoch=m.coordinator_epoch,
-                        ),
-                    )
-                    for p in t.partition_indexes
-                ),
-            )
-            for t in m.topics
-        )
-        results.append(make(result_cls, producer_id=m.producer_id, topics=topics))
-    return make(cls, markers=tuple(results))
-
-
 def transaction_coordinator_for(broker: Broker) -> TransactionCoordinator:
     found = _TXN_COORDINATORS.get(broker)
     if found is None:
         found = TransactionCoordinator(
             config=TxnConfig(max_timeout_ms=broker.config.get_int("transaction.max.timeout.ms")),
             log=BrokerOffsetsLog(broker, topic=TRANSACTION_TOPIC),
-            write_markers=lambda job: write_markers(broker, job),
+            write_markers=lambda job: _write_markers(broker, job),
             clock_ms=broker.clock_ms,
+            replicated=lambda p: wait_coordinator_write(broker, TRANSACTION_TOPIC, p),
+            id_expiration_ms=broker.config.get_int("transactional.id.expiration.ms"),
         )
         _TXN_COORDINATORS[broker] = found
         coordinator = found
@@ -191,6 +87,20 @@ def transaction_coordinator_for(broker: Broker) -> TransactionCoordinator:
 
         broker.controller.subscribe(on_metadata_change)
     return found
+
+
+async def _write_markers(broker: Broker, job: MarkerJob) -> None:
+    """Markers carry the coordinator's epoch: the leader epoch of the transactional id's
+    `__transaction_state` partition."""
+    coordinator = transaction_coordinator_for(broker)
+    topic = broker.image.topics.get(TRANSACTION_TOPIC)
+    part = (
+        topic.partitions.get(coordinator.partition_of(job.transactional_id))
+        if topic is not None
+        else None
+    )
+    epoch = part.leader_epoch if part is not None else 0
+    await write_markers(broker, job, coordinator_epoch=epoch)
 
 
 def ready_txn_coordinator(
@@ -222,7 +132,7 @@ def _start_timer(broker: Broker, coordinator: TransactionCoordinator) -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                coordinator.tick(broker.clock_ms())
+                await coordinator.tick(broker.clock_ms())
             except Exception:
                 log.exception("transaction timeout check failed; continuing")
 
@@ -257,7 +167,7 @@ async def handle_init_producer_id_transactional(
     )
 
 
-def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     topic_cls = nested(cls, "AddPartitionsToTxnTopicResult")
     part_cls = nested(cls, "AddPartitionsToTxnPartitionResult")
@@ -269,7 +179,7 @@ def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: A
                 make(
                     result_cls,
                     transactional_id=t.transactional_id,
-                    topic_results=_add_partitions(
+                    topic_results=await _add_partitions(
                         broker,
                         t.transactional_id,
                         t.producer_id,
@@ -290,7 +200,7 @@ def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: A
     return make(
         cls,
         throttle_time=ZERO_THROTTLE,
-        results_by_topic_v3_and_below=_add_partitions(
+        results_by_topic_v3_and_below=await _add_partitions(
             broker,
             request.v3_and_below_transactional_id,
             request.v3_and_below_producer_id,
@@ -303,7 +213,7 @@ def handle_add_partitions_to_txn(broker: Broker, ctx: RequestContext, request: A
     )
 
 
-def _add_partitions(
+async def _add_partitions(
     broker: Broker,
     transactional_id: str,
     producer_id: int,
@@ -339,7 +249,7 @@ def _add_partitions(
             for w in wanted
         }
     else:
-        code = coordinator.add_partitions(transactional_id, producer_id, epoch, set(wanted))
+        code = await coordinator.add_partitions(transactional_id, producer_id, epoch, set(wanted))
         if legacy_request is not None:
             code = for_version(code, legacy_request)
         errors = dict.fromkeys(wanted, code)
@@ -356,7 +266,7 @@ def _add_partitions(
     )
 
 
-def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     coordinator, error = ready_txn_coordinator(broker, request.transactional_id)
     if coordinator is not None:
@@ -366,7 +276,7 @@ def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any)
             else broker.config.get_int("offsets.topic.num.partitions")
         )
         partition = partition_for(request.group_id, count)
-        error = coordinator.add_partitions(
+        error = await coordinator.add_partitions(
             request.transactional_id,
             request.producer_id,
             request.producer_epoch,
@@ -375,11 +285,11 @@ def handle_add_offsets_to_txn(broker: Broker, ctx: RequestContext, request: Any)
     return make(cls, throttle_time=ZERO_THROTTLE, error_code=for_version(error, request))
 
 
-def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+async def handle_end_txn(broker: Broker, ctx: RequestContext, request: Any) -> Any:
     cls = response_class(request)
     coordinator, error = ready_txn_coordinator(broker, request.transactional_id)
     if coordinator is not None:
-        error = coordinator.end_txn(
+        error = await coordinator.end_txn(
             request.transactional_id,
             request.producer_id,
             request.producer_epoch,
