@@ -27,7 +27,7 @@ from ..metadata.controller import NewTopic
 from ..protocol.codec import encode_request
 
 # 80/81: AddRaftVoter/RemoveRaftVoter, which Kafka brokers forward too (KIP-853)
-FORWARDED_KEYS = frozenset({19, 20, 22, 30, 31, 33, 37, 43, 44, 45, 46, 51, 55, 80, 81})
+FORWARDED_KEYS = frozenset({19, 20, 22, 30, 31, 33, 37, 43, 44, 45, 46, 49, 51, 55, 80, 81})
 _SIZE = struct.Struct(">i")
 
 

@@ -1,0 +1,228 @@
+"""DescribeClientQuotas (48), AlterClientQuotas (49), and quota enforcement on the
+Produce and Fetch paths.
+
+Quotas are ClientQuotaRecords in the metadata log (alterations are decided by the active
+controller; brokers forward them) and replayed into `image.client_quotas`. Enforcement
+(auth/quota.py decides): `with_quotas` wraps the Produce and Fetch handlers; each request
+records its bytes (produce: the record batches it carries; fetch: the response size)
+and its handling time (request_percentage) against the quota that applies to its
+(user, client id); over the quota the response carries `throttle_time_ms` and is sent
+only after that time, so the connection reads nothing more meanwhile (Kafka mutes the
+channel for that time). With no quota configured at all the wrapper costs one lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import inspect
+import time
+import weakref
+from collections.abc import Awaitable
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from ..auth.quota import (
+    CONSUMER_BYTE_RATE,
+    PRODUCER_BYTE_RATE,
+    REQUEST_PERCENTAGE,
+    QuotaError,
+    QuotaSensors,
+    entity_of,
+    matches_filter,
+    validate_op,
+)
+from ..metadata.image import MetadataImage
+from ..metadata.records import ClientQuotaRecord, MetadataRecord
+from .authz_gate import _as_entity
+from .broker import Broker
+from .context import RequestContext
+from .dispatch import Handler
+from .kio_build import ZERO_THROTTLE, make, nested, response_class
+
+_SENSORS: weakref.WeakKeyDictionary[Broker, QuotaSensors] = weakref.WeakKeyDictionary()
+
+
+def handle_describe_client_quotas(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    entry_cls, entity_cls, value_cls = (
+        nested(cls, "EntryData"),
+        nested(cls, "EntityData"),
+        nested(cls, "ValueData"),
+    )
+    components = [(c.entity_type, int(c.match_type), c.match) for c in request.components]
+    if any(m not in (0, 1, 2) for _, m, _ in components):
+        return make(
+            cls,
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.invalid_request,
+            error_message="Unknown match type (0 exact, 1 default, 2 any specified)",
+            entries=None,
+        )
+    entries = tuple(
+        make(
+            entry_cls,
+            entity=tuple(make(entity_cls, entity_type=t, entity_name=n) for t, n in entity),
+            values=tuple(make(value_cls, key=k, value=v) for k, v in sorted(values.items())),
+        )
+        for entity, values in sorted(broker.image.client_quotas.items(), key=lambda e: str(e[0]))
+        if matches_filter(entity, components, bool(request.strict))
+    )
+    return make(
+        cls,
+        throttle_time=ZERO_THROTTLE,
+        error_code=ErrorCode.none,
+        error_message=None,
+        entries=entries,
+    )
+
+
+def plan_quota_changes(
+    image: MetadataImage, changes: list[tuple[Any, list[tuple[str, float, bool]]]]
+) -> list[MetadataRecord]:
+    records: list[MetadataRecord] = []
+    for entity, ops in changes:
+        for key, value, remove in ops:
+            records.append(ClientQuotaRecord(entity, key, float(value), remove))
+    return records
+
+
+async def handle_alter_client_quotas(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+    cls = response_class(request)
+    entry_cls, entity_cls = nested(cls, "EntryData"), nested(cls, "EntityData")
+    results = []
+    changes = []
+    for entry in request.entries:
+        pairs = [(e.entity_type, e.entity_name) for e in entry.entity]
+        echo = tuple(make(entity_cls, entity_type=t, entity_name=n) for t, n in pairs)
+        try:
+            entity = entity_of(pairs)
+            ops = [(o.key, float(o.value), bool(o.remove)) for o in entry.ops]
+            keys = [k for k, _, _ in ops]
+            if len(set(keys)) != len(keys):
+                raise QuotaError(f"Duplicate quota key in {keys}")
+            for key, value, remove in ops:
+                validate_op(entity, key, value, remove)
+        except QuotaError as exc:
+            results.append(
+                make(
+                    entry_cls,
+                    error_code=ErrorCode.invalid_request,
+                    error_message=str(exc),
+                    entity=echo,
+                )
+            )
+            continue
+        changes.append((entity, ops))
+        results.append(make(entry_cls, error_code=ErrorCode.none, error_message=None, entity=echo))
+    if changes and not request.validate_only:
+        await broker.controller.submit(lambda image: plan_quota_changes(image, changes))
+    return make(cls, throttle_time=ZERO_THROTTLE, entries=tuple(results))
+
+
+# ---- enforcement ---------------------------------------------------------------------
+
+
+def sensors_for(broker: Broker) -> QuotaSensors:
+    sensors = _SENSORS.get(broker)
+    if sensors is None:
+        config = broker.config
+        sensors = _SENSORS[broker] = QuotaSensors(
+            samples=config.get_int("quota.window.num"),
+            window_ms=config.get_int("quota.window.size.seconds") * 1000,
+        )
+    return sensors
+
+
+def user_of(principal: str) -> str:
+    return principal.partition(":")[2] or principal
+
+
+def with_quotas(handlers: dict[int, Handler]) -> dict[int, Handler]:
+    out = dict(handlers)
+    for api_key, quota_key in ((0, PRODUCER_BYTE_RATE), (1, CONSUMER_BYTE_RATE)):
+        if api_key in out:
+            out[api_key] = _enforcing(out[api_key], quota_key)
+    return out
+
+
+def _produced_bytes(request: Any) -> int:
+    return sum(len(p.records) for t in request.topic_data for p in t.partition_data if p.records)
+
+
+def _output_bytes(output: Any) -> int:
+    if isinstance(output, bytes):
+        return len(output)
+    if isinstance(output, list):
+        return sum(len(c) for c in output)
+    return 0
+
+
+def _enforcing(handler: Handler, quota_key: str) -> Handler:
+    def handle(broker: Broker, ctx: RequestContext, request: Any) -> Any:
+        quotas = broker.image.client_quotas
+        if not quotas:
+            return handler(broker, ctx, request)
+        started = time.perf_counter()
+        result = handler(broker, ctx, request)
+        busy_s = time.perf_counter() - started
+        if inspect.isawaitable(result):
+            return _finish_later(broker, ctx, request, quota_key, result, busy_s)
+        return _throttled(broker, ctx, request, quota_key, result, busy_s)
+
+    return handle
+
+
+async def _finish_later(
+    broker: Broker,
+    ctx: RequestContext,
+    request: Any,
+    quota_key: str,
+    pending: Awaitable[Any],
+    busy_s: float,
+) -> Any:
+    result = _throttled(broker, ctx, request, quota_key, await pending, busy_s)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def _throttled(
+    broker: Broker, ctx: RequestContext, request: Any, quota_key: str, output: Any, busy_s: float
+) -> Any:
+    quotas = broker.image.client_quotas
+    sensors = sensors_for(broker)
+    now_ms = time.monotonic() * 1000
+    user, client = user_of(ctx.principal), ctx.client_id or ""
+    size = _produced_bytes(request) if quota_key == PRODUCER_BYTE_RATE else _output_bytes(output)
+    throttle = sensors.record(
+        quotas, key=quota_key, user=user, client_id=client, value=size, now_ms=now_ms
+    )
+    # request_percentage: handling time as a percentage of one thread's time.
+    throttle = max(
+        throttle,
+        sensors.record(
+            quotas,
+            key=REQUEST_PERCENTAGE,
+            user=user,
+            client_id=client,
+            value=busy_s * 100,
+            now_ms=now_ms,
+        ),
+    )
+    if throttle <= 0:
+        return output
+    throttle = min(throttle, sensors.samples * sensors.window_ms)
+    return _delayed(request, output, throttle)
+
+
+async def _delayed(request: Any, output: Any, throttle_ms: int) -> Any:
+    if output is not None:
+        entity = _as_entity(request, output)
+        output = dataclasses.replace(
+            entity, throttle_time=datetime.timedelta(milliseconds=throttle_ms)
+        )
+    await asyncio.sleep(throttle_ms / 1000)
+    return output

@@ -1,0 +1,165 @@
+"""Client quotas with real tools: Apache Kafka's kafka-configs sets and describes user and
+client-id quotas; a confluent-kafka producer over its producer_byte_rate is throttled
+(throttle_cb fires) and its measured rate, once past the first burst, stays near the
+quota; a client without a quota is not throttled."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from kafkaref import kafka_cli
+from support_broker import BrokerProcess, free_port
+from support_clients import create_topic, unique_topic
+
+pytestmark = pytest.mark.kafka_cli
+
+QUOTA = 100 * 1024  # bytes per second
+RECORD = b"x" * 1024
+
+
+@pytest.fixture(scope="module")
+def qbroker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    broker = BrokerProcess(tmp_path_factory.mktemp("quotas") / "data", free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def configs(broker: BrokerProcess, *args: str) -> str:
+    done = kafka_cli("kafka-configs", "--bootstrap-server", broker.bootstrap, *args, check=True)
+    return done.stdout
+
+
+def test_kafka_configs_user_and_client_quotas(qbroker: BrokerProcess) -> None:
+    configs(
+        qbroker,
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        "alice",
+        "--add-config",
+        "producer_byte_rate=1048576,consumer_byte_rate=2097152",
+    )
+    configs(
+        qbroker,
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--entity-default",
+        "--add-config",
+        "request_percentage=200",
+    )
+    out = configs(qbroker, "--describe", "--entity-type", "users", "--entity-name", "alice")
+    assert "producer_byte_rate=1048576" in out and "consumer_byte_rate=2097152" in out
+    out = configs(qbroker, "--describe", "--entity-type", "clients", "--entity-default")
+    assert "request_percentage=200" in out
+    configs(
+        qbroker,
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        "alice",
+        "--delete-config",
+        "consumer_byte_rate",
+    )
+    out = configs(qbroker, "--describe", "--entity-type", "users", "--entity-name", "alice")
+    assert "producer_byte_rate=1048576" in out and "consumer_byte_rate" not in out
+    configs(
+        qbroker,
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--entity-default",
+        "--delete-config",
+        "request_percentage",
+    )
+    bad = kafka_cli(
+        "kafka-configs",
+        "--bootstrap-server",
+        qbroker.bootstrap,
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        "alice",
+        "--add-config",
+        "producer_byte_rate=-5",
+    )
+    assert bad.returncode != 0
+
+
+def produce_for(
+    broker: BrokerProcess, topic: str, client_id: str, seconds: float
+) -> tuple[list[tuple[float, int]], list[int]]:
+    """Produce 1 KiB records as fast as the broker lets us for `seconds` (bounded count);
+    returns (delivery time, size) per record and the throttle times reported."""
+    delivered: list[tuple[float, int]] = []
+    throttles: list[int] = []
+
+    def on_throttle(event: Any) -> None:
+        throttles.append(int(event.throttle_time * 1000))
+
+    producer = Producer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "client.id": client_id,
+            "linger.ms": 5,
+            "batch.size": 16384,
+            "queue.buffering.max.kbytes": 512,
+            "throttle_cb": on_throttle,
+        }
+    )
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is None:
+            delivered.append((time.monotonic(), len(msg.value())))
+
+    start = time.monotonic()
+    for _ in range(200_000):  # bounded in count and in time
+        if time.monotonic() - start > seconds:
+            break
+        try:
+            producer.produce(topic, RECORD, on_delivery=on_delivery)
+        except BufferError:
+            producer.poll(0.05)
+            continue
+        producer.poll(0)
+    producer.flush(60)
+    return [(t - start, n) for t, n in delivered], throttles
+
+
+def test_producer_over_its_quota_is_throttled(qbroker: BrokerProcess, tmp_path: Path) -> None:
+    topic = unique_topic("quota")
+    create_topic(qbroker.bootstrap, topic)
+    configs(
+        qbroker,
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--entity-name",
+        "throttled-app",
+        "--add-config",
+        f"producer_byte_rate={QUOTA}",
+    )
+    deliveries, throttles = produce_for(qbroker, topic, "throttled-app", seconds=20)
+    assert throttles and max(throttles) > 0, "the client never saw a throttle time"
+    # Past the first burst (Kafka measures at least 10 one-second windows), the rate is
+    # held at the quota.
+    late = [n for t, n in deliveries if 10 <= t < 20]
+    rate = sum(late) / 10
+    assert 0 < rate <= QUOTA * 1.5, f"{rate:.0f} B/s against a quota of {QUOTA} B/s"
+
+    # Another client id has no quota: it is not throttled and goes far faster.
+    free, free_throttles = produce_for(qbroker, topic, "free-app", seconds=3)
+    assert not [t for t in free_throttles if t > 0]
+    assert sum(n for _, n in free) / 3 > QUOTA * 2
