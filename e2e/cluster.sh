@@ -192,6 +192,11 @@ load_images() {
   run_step "build wheels ($src/dist/wheels)" build_wheels "$src"
   run_step "build operator image" docker build "${args[@]}" -t "$OPERATOR_IMAGE" "$src"; built+=("$OPERATOR_IMAGE")
   run_step "build broker image" docker build "${args[@]}" -t "$BROKER_IMAGE" -f "$src/broker-image/Dockerfile" "$src"; built+=("$BROKER_IMAGE")
+  # a missing dependency shows here, not as pods crash-looping minutes later
+  run_step "smoke-test broker image" docker run --rm --entrypoint python3 "$BROKER_IMAGE" -c \
+    'import millrace_broker.main, millrace_broker.server.wiring, millrace_broker.observability.exposition, millrace_operator.nodeprobe'
+  run_step "smoke-test operator image" docker run --rm --entrypoint python3 "$OPERATOR_IMAGE" -c \
+    'import millrace_operator.handlers'
   if ! docker image inspect "$CLIENT_IMAGE" >/dev/null 2>&1; then
     run_step "build client image" build_client_image
   fi
