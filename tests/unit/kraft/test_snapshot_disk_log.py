@@ -39,31 +39,50 @@ def names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-def test_snapshot_files_are_kafka_named_and_the_log_starts_at_the_newest(tmp_path: Path) -> None:
+def test_the_log_starts_at_the_previous_snapshot_and_files_are_kafka_named(
+    tmp_path: Path,
+) -> None:
     log = DiskLog(tmp_path)
     fill(log, 10)
     snap(log, 4)
+    # the first snapshot trims nothing: fetchers a little behind still get records
+    assert (log.start_offset, log.end_offset) == (0, 10)
+    assert log.latest_snapshot() == Snapshot(OffsetAndEpoch(4, 1), VOTERS, b"state@4")
     fill(log, 2)
     snap(log, 9)
-    assert (log.start_offset, log.end_offset) == (9, 12)
-    # the previous snapshot stays as the fallback; the one before it would be deleted
+    assert (log.start_offset, log.end_offset) == (4, 12)
     assert names(tmp_path) == [checkpoint_name(4, 1), checkpoint_name(9, 1), "log"]
     assert checkpoint_name(9, 1) == "00000000000000000009-0000000001.checkpoint"
     snap(log, 11)
+    assert (log.start_offset, log.end_offset) == (9, 12)
     assert names(tmp_path) == [checkpoint_name(9, 1), checkpoint_name(11, 1), "log"]
+    assert log.latest_snapshot() == Snapshot(OffsetAndEpoch(11, 1), VOTERS, b"state@11")
     log.close()
 
     reopened = DiskLog(tmp_path)
     assert reopened.latest_snapshot() == Snapshot(OffsetAndEpoch(11, 1), VOTERS, b"state@11")
-    assert (reopened.start_offset, reopened.end_offset) == (11, 12)
-    assert payloads(reopened) == [b"r11"]
+    assert (reopened.start_offset, reopened.end_offset) == (9, 12)
+    assert payloads(reopened) == [b"r9", b"r10", b"r11"]
     # appends and truncation still work on the rewritten file
     fill(reopened, 3)
     reopened.truncate_to(13)
     reopened.close()
     again = DiskLog(tmp_path)
-    assert payloads(again) == [b"r11", b"r12"]
+    assert payloads(again) == [b"r9", b"r10", b"r11", b"r12"]
     again.close()
+
+
+def test_a_damaged_older_snapshot_starts_the_log_at_the_newest(tmp_path: Path) -> None:
+    log = DiskLog(tmp_path)
+    fill(log, 10)
+    snap(log, 3)
+    snap(log, 7)
+    log.close()
+    (tmp_path / checkpoint_name(3, 1)).write_bytes(b"garbage")
+    reopened = DiskLog(tmp_path)
+    assert reopened.latest_snapshot() == Snapshot(OffsetAndEpoch(7, 1), VOTERS, b"state@7")
+    assert (reopened.start_offset, reopened.end_offset) == (7, 10)
+    reopened.close()
 
 
 def test_a_damaged_newest_snapshot_falls_back_to_the_previous_and_the_log(
@@ -137,6 +156,7 @@ def test_the_bootstrap_checkpoint_is_kept_and_leftovers_are_cleaned(tmp_path: Pa
         checkpoint_name(9, 1),
         "log",
     ]
+    assert log.start_offset == 6
     log.close()
 
 

@@ -8,16 +8,21 @@ the core's contract requires:
   fsynced; a torn or corrupt tail found at open is cut off (it was never acknowledged);
 - truncation rewrites nothing: it cuts the file at the first removed entry's position;
 - a snapshot is written as ``<end offset>-<epoch>.checkpoint`` (Kafka's name: 20 and 10
-  digits; temp file, fsync, rename, fsync of the directory), then the log file is
-  rewritten (the same way) without the prefix that is no longer needed.
+  digits; temp file, fsync, rename, fsync of the directory).
 
-Retention (Kafka deletes whole segments once a snapshot covers them and retention
-allows; we have one file, so a simpler rule): the Raft log starts at the newest snapshot
-(fetchers below it are sent the snapshot), but on disk the previous snapshot and the
-entries after it are kept too.  So a newest snapshot found damaged at start-up (its
-checksum, see raft/snapshot.py) is set aside as ``*.checkpoint.corrupt`` with a warning,
-and the node starts from the previous one and replays the log from there.  Older
-snapshots and entries below the previous snapshot are deleted.  The bootstrap checkpoint
+Retention.  Kafka keeps a snapshot and the log after it, and advances the log start
+(deleting segments) only later, so that a follower a little behind still gets records,
+not a whole snapshot.  Our rule, with one file: the log starts at the *previous*
+snapshot.  Writing snapshot N moves the log start to snapshot N-1's offset, deletes the
+entries below it (the file is rewritten, temp+fsync+rename) and every snapshot older
+than N-1.  So the log holds between one and two snapshot intervals of records; a fetcher
+below the log start is sent the latest snapshot (N); ``latest_snapshot()`` is N while
+``start_offset`` is N-1's offset (Kafka: the earliest snapshot is at the log start).
+
+Start-up loads the newest valid snapshot and the log after it (the core hands the
+snapshot to the state machine, then the entries above it).  A snapshot whose checksum
+(raft/snapshot.py) fails is set aside as ``*.checkpoint.corrupt`` with a warning, and the
+node uses the previous snapshot and the log from there instead.  The bootstrap checkpoint
 ``0-0`` written by storage formatting (it only names the voters) is never deleted.
 
 A snapshot fetched from the leader that does not continue our log replaces it entirely
@@ -100,6 +105,9 @@ def _frame(entry: Entry) -> bytes:
 
 
 class DiskLog(MemoryLog):
+    """MemoryLog's ``_snapshot`` is the snapshot at the log start; ``_latest`` the newest
+    one when it is above the start (None otherwise)."""
+
     def __init__(self, directory: Path) -> None:
         super().__init__()
         self._dir = directory
@@ -107,41 +115,53 @@ class DiskLog(MemoryLog):
         for stale in directory.glob("*.tmp"):
             stale.unlink()  # a write that did not reach its rename
         self._positions: list[int] = []  # file position of each retained entry
-        snapshot = self._latest_checkpoint()
-        if snapshot is not None:
-            super().install_snapshot(snapshot)
+        self._latest: Snapshot | None = None
         self._file = open(directory / LOG_FILE, "a+b")  # noqa: SIM115 - held for the log's life
-        self._load()
+        self._open()
 
     @property
     def directory(self) -> Path:
         return self._dir
 
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def close(self) -> None:
+        self._file.close()
+
     def checkpoints(self) -> list[Path]:
         return sorted(self._dir.glob("*.checkpoint"), key=_checkpoint_offset)
 
-    def _latest_checkpoint(self) -> Snapshot | None:
-        for path in reversed(self.checkpoints()):
+    def latest_snapshot(self) -> Snapshot | None:
+        return self._latest or super().latest_snapshot()
+
+    # ------------------------------------------------------------------ open
+    def _valid_checkpoints(self) -> list[Snapshot]:
+        valid = []
+        for path in self.checkpoints():
             try:
                 snapshot = decode_snapshot(path.read_bytes())
                 if snapshot.snapshot_id.offset != _checkpoint_offset(path):
                     raise ValueError("its name and its header disagree")
-                return snapshot
+                valid.append(snapshot)
             except (ValueError, KeyError, TypeError) as exc:
                 aside = path.with_name(path.name + ".corrupt")
                 log.warning(
-                    "metadata snapshot %s is damaged (%s): set aside as %s; starting from "
-                    "an older snapshot and the log instead",
+                    "metadata snapshot %s is damaged (%s): set aside as %s; using an older "
+                    "snapshot and the log instead",
                     path,
                     exc,
                     aside.name,
                 )
                 path.replace(aside)
-        return None
+        return valid
 
-    def _load(self) -> None:
+    def _read_frames(self) -> tuple[list[tuple[int, Entry]], int]:
+        """The file's intact frames (position, entry) and where they end."""
         self._file.seek(0)
         data = self._file.read()
+        frames = []
         pos = 0
         while pos + _FRAME.size <= len(data):
             length, crc = _FRAME.unpack_from(data, pos)
@@ -150,24 +170,52 @@ class DiskLog(MemoryLog):
                 break
             entry = _from_json(json.loads(body))
             assert isinstance(entry, Entry)
-            if entry.offset >= self.end_offset:
-                if entry.offset != self.end_offset:
-                    log.warning(
-                        "the metadata log continues at offset %d but the state ends at %d "
-                        "(no snapshot covers the gap): dropping the log from there; this "
-                        "node fetches it from the leader again",
-                        entry.offset,
-                        self.end_offset,
-                    )
-                    break
-                super().append([entry])
-                self._positions.append(pos)
+            frames.append((pos, entry))
             pos += _FRAME.size + length
-        if pos != len(data):
-            self._file.truncate(pos)
+        return frames, pos
+
+    def _open(self) -> None:
+        valid = self._valid_checkpoints()
+        frames, intact_end = self._read_frames()
+        first = frames[0][1].offset if frames else None
+        # The base is the snapshot the file's first entry follows (normally the previous
+        # snapshot); without one (a damaged or missing snapshot there), the newest.
+        at_first = [s for s in valid if s.snapshot_id.offset == first]
+        if first == 0 and not at_first:
+            base = None
+        else:
+            base = at_first[-1] if at_first else (valid[-1] if valid else None)
+        if base is not None:
+            super().install_snapshot(base)
+        cut = intact_end
+        for pos, entry in frames:
+            if entry.offset < self.end_offset:
+                continue  # below the base snapshot
+            if entry.offset != self.end_offset:
+                log.warning(
+                    "the metadata log continues at offset %d but the state ends at %d (no "
+                    "snapshot covers the gap): dropping the log from there; this node "
+                    "fetches it from the leader again",
+                    entry.offset,
+                    self.end_offset,
+                )
+                cut = pos
+                break
+            MemoryLog.append(self, [entry])
+            self._positions.append(pos)
+        self._cut_file(cut)
+        newer = [s for s in valid if base is None or s.snapshot_id.offset > base.snapshot_id.offset]
+        if newer:
+            self._adopt(newer[-1], write=False)
+
+    def _cut_file(self, position: int) -> None:
+        self._file.seek(0, os.SEEK_END)
+        if self._file.tell() != position:
+            self._file.truncate(position)
             os.fsync(self._file.fileno())
         self._file.seek(0, os.SEEK_END)
 
+    # ------------------------------------------------------------------ mutations
     def append(self, entries: Sequence[Entry]) -> None:
         if not entries:
             return
@@ -195,40 +243,48 @@ class DiskLog(MemoryLog):
         os.fsync(self._file.fileno())
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
-        end, epoch = snapshot.snapshot_id
-        previous = self.latest_snapshot()
-        if previous is not None and previous.snapshot_id.offset >= end:
+        latest = self.latest_snapshot()
+        if latest is not None and latest.snapshot_id.offset >= snapshot.snapshot_id.offset:
             return  # not newer than what we have (MemoryLog ignores it too)
-        # Our own snapshot (or the leader's that matches our log) continues the log: keep
-        # the previous snapshot (if any) and the entries from it as the fallback.
-        # Otherwise the log is replaced and nothing older is worth keeping.
+        self._adopt(snapshot, write=True)
+
+    def _adopt(self, snapshot: Snapshot, *, write: bool) -> None:
+        """Make ``snapshot`` the latest: our own (it continues the log) moves the log start
+        to the previous latest snapshot; another replaces the log."""
+        end, epoch = snapshot.snapshot_id
         continues = self.epoch_at(end - 1) == epoch and end <= self.end_offset
-        keep_from = self.start_offset if continues else end
-        kept_prefix = self.read(keep_from, end - keep_from) if keep_from < end else []
+        start_before = self.start_offset
         path = self._dir / checkpoint_name(end, epoch)
-        _write_durably(path, encode_snapshot(snapshot))
-        super().install_snapshot(snapshot)
-        self._rewrite(kept_prefix)
+        if write:
+            _write_durably(path, encode_snapshot(snapshot))
         keep = {path}
-        if continues and previous is not None:
-            keep.add(self._dir / checkpoint_name(*previous.snapshot_id))
-        for old in self.checkpoints():
-            if old not in keep and _checkpoint_offset(old) != 0:
-                old.unlink(missing_ok=True)
-        if not continues:
+        if continues:
+            previous = self.latest_snapshot()
+            if previous is not None and previous.snapshot_id.offset > self.start_offset:
+                super().install_snapshot(previous)  # the log now starts there
+            if previous is not None:
+                keep.add(self._dir / checkpoint_name(*previous.snapshot_id))
+            self._latest = snapshot if end > self.start_offset else None
+        else:
+            super().install_snapshot(snapshot)  # replaces the log
+            self._latest = None
             log.info(
                 "metadata snapshot %d-%d fetched from the leader replaces the log below it",
                 end,
                 epoch,
             )
+        if self.start_offset != start_before or not continues:
+            self._rewrite()
+        for old in self.checkpoints():
+            if old not in keep and _checkpoint_offset(old) != 0:
+                old.unlink(missing_ok=True)
 
-    def _rewrite(self, kept_prefix: Sequence[Entry]) -> None:
-        """Rewrite the log file: ``kept_prefix`` (below the log start, kept for the
-        fallback), then the retained entries."""
+    def _rewrite(self) -> None:
+        """Rewrite the log file with the retained entries only (durably, by rename)."""
         retained = self.read(self.start_offset, self.end_offset - self.start_offset)
         positions = []
-        chunks = [_frame(e) for e in kept_prefix]
-        position = sum(len(c) for c in chunks)
+        chunks = []
+        position = 0
         for entry in retained:
             frame = _frame(entry)
             positions.append(position)
@@ -239,10 +295,3 @@ class DiskLog(MemoryLog):
         self._file = open(self._dir / LOG_FILE, "a+b")  # noqa: SIM115
         self._file.seek(0, os.SEEK_END)
         self._positions = positions
-
-    @property
-    def closed(self) -> bool:
-        return self._file.closed
-
-    def close(self) -> None:
-        self._file.close()

@@ -304,9 +304,12 @@ class RaftNode:
 
     def rebuild_voter_history(self) -> None:
         snap = self.log.latest_snapshot()
+        offset = self.log.start_offset
         if snap is not None:
             self.voter_history.reset(snap.snapshot_id.offset - 1, snap.voters)
-        offset = self.log.start_offset
+            # a log may keep entries below its latest snapshot (the on-disk log keeps one
+            # snapshot interval for fetchers): their voter sets are older than the base
+            offset = max(offset, snap.snapshot_id.offset)
         while offset < self.log.end_offset:
             batch = self.log.read(offset, 1024)
             for entry in batch:
