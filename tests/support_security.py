@@ -172,7 +172,7 @@ def secure_overrides(
         f"ssl.truststore.location={ca.ca_file}",
         "listener.name.ssl.ssl.client.auth=required",
         "listener.name.ssl.ssl.principal.mapping.rules="
-        "RULE:^CN=([a-z0-9]+),OU=Apps,.*$/$1/L,DEFAULT",
+        "RULE:^CN=([A-Za-z0-9]+),OU=Apps,.*$/$1/L,DEFAULT",
     ]
 
 

@@ -131,6 +131,7 @@ class ReloadingServerContext:
         self._listener = listener
         self._files = settings.watched_files()
         self._stamps = _stamp(self._files)
+        self._failed: tuple[tuple[float, int, int], ...] = ()
         self._current = build_server_context(settings)
         self.base = build_server_context(settings)
         self.base.sni_callback = self._choose
@@ -138,10 +139,11 @@ class ReloadingServerContext:
 
     def current(self) -> ssl.SSLContext:
         stamps = _stamp(self._files)
-        if stamps != self._stamps:
+        if stamps != self._stamps and stamps != self._failed:
             try:
                 fresh = build_server_context(self._settings)
             except TlsConfigError as exc:
+                self._failed = stamps  # retried once the files change again
                 log.warning(
                     "listener %s: changed TLS files do not load yet, keeping the previous "
                     "certificate: %s",
