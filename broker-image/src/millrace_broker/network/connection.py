@@ -37,6 +37,7 @@ from ..server.dispatch import Dispatcher, Output
 from ..server.pipelined import MAX_PIPELINED, Pipelined
 from ..server.sasl import SaslReply, serve_authenticate, serve_handshake, serve_raw_token
 from ..server.sasl_config import ListenerSecurity
+from ..server.throttled import Throttled
 from .answer_queue import AnswerQueue
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,9 @@ class KafkaConnection(asyncio.Protocol):
                 if isinstance(result, Pipelined):
                     self._answers.later(result.answer)
                     continue
+                if isinstance(result, Throttled):
+                    self._mute(result)
+                    return
                 if inspect.isawaitable(result):
                     self._busy = True
                     self._task = asyncio.ensure_future(self._await_then_continue(result))
@@ -227,9 +231,14 @@ class KafkaConnection(asyncio.Protocol):
         if reply.close_after:
             self._abort("SASL authentication failed")
 
-    async def _await_then_continue(self, pending: Awaitable[Output]) -> None:
+    async def _await_then_continue(self, pending: Awaitable[Output | Throttled]) -> None:
         try:
-            self._answers.ready(await pending)
+            output = await pending
+            if isinstance(output, Throttled):
+                self._answers.ready(output.answer)
+                await asyncio.sleep(output.mute_s)
+            else:
+                self._answers.ready(output)
         except asyncio.CancelledError:
             return
         except Exception:
@@ -238,6 +247,15 @@ class KafkaConnection(asyncio.Protocol):
             return
         self._busy = False
         self._serve_buffered()
+
+    def _mute(self, throttled: Throttled) -> None:
+        """Answer now, then read nothing more for the throttle time (client quotas)."""
+
+        async def answered() -> Throttled:
+            return throttled
+
+        self._busy = True
+        self._task = asyncio.ensure_future(self._await_then_continue(answered()))
 
     def _answer_failed(self, exc: BaseException) -> None:
         log.error("unexpected error serving a request from %s; closing", self._peer, exc_info=exc)

@@ -7,13 +7,13 @@ controller; brokers forward them) and replayed into `image.client_quotas`. Enfor
 records its bytes (produce: the record batches it carries; fetch: the response size)
 and its handling time (request_percentage) against the quota that applies to its
 (user, client id); over the quota the response carries `throttle_time_ms` and is sent
-only after that time, so the connection reads nothing more meanwhile (Kafka mutes the
-channel for that time). With no quota configured at all the wrapper costs one lookup.
+at once, and the connection then reads nothing more for that time (server/throttled.py),
+as Kafka mutes a throttled channel (KIP-219). With no quota configured at all the
+wrapper costs one lookup.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import inspect
@@ -41,6 +41,7 @@ from .broker import Broker
 from .context import RequestContext
 from .dispatch import Handler
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
+from .throttled import Throttled
 
 _SENSORS: weakref.WeakKeyDictionary[Broker, QuotaSensors] = weakref.WeakKeyDictionary()
 
@@ -168,35 +169,40 @@ def _enforcing(handler: Handler, quota_key: str) -> Handler:
         started = time.perf_counter()
         result = handler(broker, ctx, request)
         busy_s = time.perf_counter() - started
+        if quota_key == PRODUCER_BYTE_RATE:
+            # The produced size is known now: an unthrottled answer (a pipelined acks=all
+            # one included) goes back untouched.
+            throttle = _record(broker, ctx, quota_key, _produced_bytes(request), busy_s)
+            if throttle <= 0:
+                return result
+            return _throttle_later(request, result, throttle)
         if inspect.isawaitable(result):
-            return _finish_later(broker, ctx, request, quota_key, result, busy_s)
-        return _throttled(broker, ctx, request, quota_key, result, busy_s)
+            return _fetch_later(broker, ctx, request, result, busy_s)
+        throttle = _record(broker, ctx, quota_key, _output_bytes(result), busy_s)
+        return _throttled(request, result, throttle) if throttle > 0 else result
 
     return handle
 
 
-async def _finish_later(
-    broker: Broker,
-    ctx: RequestContext,
-    request: Any,
-    quota_key: str,
-    pending: Awaitable[Any],
-    busy_s: float,
-) -> Any:
-    result = _throttled(broker, ctx, request, quota_key, await pending, busy_s)
-    if inspect.isawaitable(result):
-        return await result
-    return result
+async def _throttle_later(request: Any, pending: Any, throttle_ms: int) -> Any:
+    output = await pending if inspect.isawaitable(pending) else pending
+    return _throttled(request, output, throttle_ms)
 
 
-def _throttled(
-    broker: Broker, ctx: RequestContext, request: Any, quota_key: str, output: Any, busy_s: float
+async def _fetch_later(
+    broker: Broker, ctx: RequestContext, request: Any, pending: Awaitable[Any], busy_s: float
 ) -> Any:
+    output = await pending
+    throttle = _record(broker, ctx, CONSUMER_BYTE_RATE, _output_bytes(output), busy_s)
+    return _throttled(request, output, throttle) if throttle > 0 else output
+
+
+def _record(broker: Broker, ctx: RequestContext, quota_key: str, size: int, busy_s: float) -> int:
+    """Record the request's bytes and handling time; the throttle time in ms."""
     quotas = broker.image.client_quotas
     sensors = sensors_for(broker)
     now_ms = time.monotonic() * 1000
     user, client = user_of(ctx.principal), ctx.client_id or ""
-    size = _produced_bytes(request) if quota_key == PRODUCER_BYTE_RATE else _output_bytes(output)
     throttle = sensors.record(
         quotas, key=quota_key, user=user, client_id=client, value=size, now_ms=now_ms
     )
@@ -212,17 +218,14 @@ def _throttled(
             now_ms=now_ms,
         ),
     )
-    if throttle <= 0:
-        return output
-    throttle = min(throttle, sensors.samples * sensors.window_ms)
-    return _delayed(request, output, throttle)
+    return min(throttle, sensors.samples * sensors.window_ms)
 
 
-async def _delayed(request: Any, output: Any, throttle_ms: int) -> Any:
+def _throttled(request: Any, output: Any, throttle_ms: int) -> Any:
+    """The answer with its throttle time, muting the connection for as long (KIP-219)."""
     if output is not None:
         entity = _as_entity(request, output)
         output = dataclasses.replace(
             entity, throttle_time=datetime.timedelta(milliseconds=throttle_ms)
         )
-    await asyncio.sleep(throttle_ms / 1000)
-    return output
+    return Throttled(output, throttle_ms / 1000)

@@ -32,6 +32,7 @@ from .broker import Broker
 from .context import RequestContext
 from .forwarding import ForwardingError
 from .pipelined import Pipelined
+from .throttled import Throttled
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class Dispatcher:
         reply: Callable[[bytes], None] | None = None,
         arrived: float | None = None,
         principal: str = "User:ANONYMOUS",
-    ) -> Output | Awaitable[Output] | Pipelined:
+    ) -> Output | Awaitable[Output | Throttled] | Pipelined | Throttled:
         """Serve one frame; `arrived` (time.monotonic()) is when the connection had the
         whole frame, so the time it waited behind earlier requests is measured too."""
         api_key, version, correlation_id = peek_api(frame)
@@ -124,7 +125,7 @@ class Dispatcher:
 
     async def _finish_later(
         self, ctx: RequestContext, pending: Awaitable[Any], started: float, arrived: float | None
-    ) -> Output:
+    ) -> Output | Throttled:
         request_context.set(_log_context(ctx))  # this task's own context: no reset needed
         try:
             output = self._to_output(ctx, await pending)
@@ -150,7 +151,9 @@ class Dispatcher:
         )
 
     @staticmethod
-    def _to_output(ctx: RequestContext, result: Any) -> Output:
+    def _to_output(ctx: RequestContext, result: Any) -> Output | Throttled:
+        if isinstance(result, Throttled):  # client quotas: the connection mutes after it
+            return Throttled(Dispatcher._to_output(ctx, result.answer), result.mute_s)
         if result is None or isinstance(result, bytes | list):
             return result
         return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, result)
