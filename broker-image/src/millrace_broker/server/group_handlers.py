@@ -128,6 +128,17 @@ TRANSACTION_HANDLERS: dict[int, Handler] = {
 }
 
 
+def install_coordinators(broker: Any) -> None:
+    """Start both coordinators with the broker (wiring calls this once the broker serves):
+    they then load the internal partitions this broker leads as soon as it leads them,
+    not at the first request, so a prepared transaction is finished and an open one times
+    out even if its producer never comes back."""
+    from .transactions import install_transaction_coordinator
+
+    coordinator_for(broker)
+    install_transaction_coordinator(broker)
+
+
 async def stop_coordinators(broker: Any) -> None:
     """Shutdown: stop the group and transaction coordinators' timers."""
     from .group_wiring import coordinator_for

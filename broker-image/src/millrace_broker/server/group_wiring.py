@@ -116,8 +116,12 @@ def install_group_coordinator(broker: Broker) -> GroupCoordinator:
     _COORDINATORS[broker] = coordinator
 
     def on_metadata_change(old: object, new: object) -> None:
+        # Leadership of __consumer_offsets partitions moves with the metadata: load the
+        # ones gained, unload the ones lost (Kafka's onElection / onResignation).
         if coordinator.loaded:
             coordinator.refresh_leadership()
+        elif OFFSETS_TOPIC in broker.image.topics:
+            coordinator.ensure_loaded()
 
     broker.controller.subscribe(on_metadata_change)
     if OFFSETS_TOPIC in broker.image.topics:

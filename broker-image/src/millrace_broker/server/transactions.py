@@ -82,8 +82,14 @@ def transaction_coordinator_for(broker: Broker) -> TransactionCoordinator:
         coordinator = found
 
         def on_metadata_change(old: object, new: object) -> None:
+            # As for groups: follow the leadership of __transaction_state partitions,
+            # and run the timer (timeouts, marker retries) once anything is loaded.
             if coordinator.loaded:
                 coordinator.refresh_leadership()
+            elif TRANSACTION_TOPIC in broker.image.topics:
+                coordinator.ensure_loaded()
+            if coordinator.loaded:
+                _start_timer(broker, coordinator)
 
         broker.controller.subscribe(on_metadata_change)
     return found
@@ -101,6 +107,15 @@ async def _write_markers(broker: Broker, job: MarkerJob) -> None:
     )
     epoch = part.leader_epoch if part is not None else 0
     await write_markers(broker, job, coordinator_epoch=epoch)
+
+
+def install_transaction_coordinator(broker: Broker) -> TransactionCoordinator:
+    """Create the coordinator now; load it (and start its timer) if the topic exists."""
+    coordinator = transaction_coordinator_for(broker)
+    if TRANSACTION_TOPIC in broker.image.topics:
+        coordinator.ensure_loaded()
+        _start_timer(broker, coordinator)
+    return coordinator
 
 
 def ready_txn_coordinator(
