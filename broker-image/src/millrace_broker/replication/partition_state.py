@@ -19,6 +19,9 @@ Kafka's `Partition` rules, as the leader applies them:
 - `acks=all` is complete once HW > the request's last offset; it then succeeds only if the
   maximal ISR still has `min.insync.replicas` members (else
   NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+- Each follower fetch also reports the follower's log start offset; the *low watermark*
+  (Kafka's `lowWatermarkIfLeader`) is the smallest log start offset over the leader and
+  its live followers: DeleteRecords is complete once it reaches the requested offset.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class FollowerState:
     last_caught_up_ms: int = 0
     last_fetch_leader_leo: int = UNKNOWN_OFFSET
     last_fetch_ms: int = 0
+    log_start_offset: int = UNKNOWN_OFFSET
 
 
 @dataclass(slots=True)
@@ -108,11 +112,19 @@ class LeaderState:
         return self.isr + extra
 
     def on_follower_fetch(
-        self, replica_id: int, fetch_offset: int, *, leader_leo: int, now_ms: int
+        self,
+        replica_id: int,
+        fetch_offset: int,
+        *,
+        leader_leo: int,
+        now_ms: int,
+        log_start_offset: int = UNKNOWN_OFFSET,
     ) -> None:
         state = self.followers.get(replica_id)
         if state is None:
             return
+        if log_start_offset >= 0:
+            state.log_start_offset = log_start_offset
         if fetch_offset >= leader_leo:
             state.last_caught_up_ms = now_ms
         elif fetch_offset >= state.last_fetch_leader_leo >= 0:
@@ -133,6 +145,15 @@ class LeaderState:
             self.high_watermark = candidate
             return True
         return False
+
+    def low_watermark(self, leader_log_start: int, live: Collection[int]) -> int:
+        """The smallest log start offset over this leader and its live followers (a
+        follower that has not reported one yet counts as -1: not reached)."""
+        low = leader_log_start
+        for r, state in self.followers.items():
+            if r in live:
+                low = min(low, state.log_start_offset)
+        return low
 
     def out_of_sync(self, *, now_ms: int, lag_max_ms: int) -> tuple[int, ...]:
         return tuple(

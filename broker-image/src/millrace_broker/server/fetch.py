@@ -176,7 +176,9 @@ def _read_all(broker: Broker, request: Any) -> tuple[list[TopicFetchResult], int
                     )
                     continue
             if replica_id >= 0:
-                broker.replication.on_follower_fetch(plog, replica_id, p.fetch_offset)
+                broker.replication.on_follower_fetch(
+                    plog, replica_id, p.fetch_offset, getattr(p, "log_start_offset", -1)
+                )
             hw = broker.high_watermark(plog)
             if replica_id >= 0 and leader_skips(broker, topic.name, p.partition, replica_id):
                 # replication throttle (issue 4): quota exceeded, no records this time

@@ -19,6 +19,7 @@ from .configs import (
     handle_describe_configs,
     handle_incremental_alter_configs,
 )
+from .delete_records import handle_delete_records
 from .describe_quorum import handle_describe_quorum
 from .dispatch import Handler
 from .fetch import handle_fetch
@@ -40,7 +41,7 @@ from .scram_credentials import (
     handle_alter_user_scram_credentials,
     handle_describe_user_scram_credentials,
 )
-from .small_apis import handle_delete_records, handle_describe_cluster, handle_init_producer_id
+from .small_apis import handle_describe_cluster, handle_init_producer_id
 from .topics_admin import handle_create_partitions, handle_create_topics, handle_delete_topics
 
 HANDLERS: dict[int, Handler] = authorizing(

@@ -70,6 +70,9 @@ class ReplicaManager:
         self._checkpointed: dict[Key, int] = {}
         self._alter_retry_at: dict[Key, int] = {}  # after a refused AlterPartition
         self._last_checkpoint_ms = 0
+        # retention deletes nothing at or above the high watermark (Kafka's rule: the log
+        # start offset never passes it, so no replica loses what others lack)
+        broker.logs.high_watermark = self.high_watermark
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -208,16 +211,25 @@ class ReplicaManager:
         hw = self.follower_hw.get(key, plog.log_start_offset)
         return max(min(hw, plog.log_end_offset), plog.log_start_offset)
 
-    def on_follower_fetch(self, plog: PartitionLog, replica_id: int, fetch_offset: int) -> None:
+    def on_follower_fetch(
+        self, plog: PartitionLog, replica_id: int, fetch_offset: int, log_start_offset: int = -1
+    ) -> None:
         key = self.keys.get(plog)
         state = self.leaders.get(key) if key is not None else None
         if key is None or state is None:
             return
         now = self.broker.clock_ms()
+        follower = state.followers.get(replica_id)
+        old_start = follower.log_start_offset if follower is not None else log_start_offset
         state.on_follower_fetch(
-            replica_id, fetch_offset, leader_leo=plog.log_end_offset, now_ms=now
+            replica_id,
+            fetch_offset,
+            leader_leo=plog.log_end_offset,
+            now_ms=now,
+            log_start_offset=log_start_offset,
         )
-        if state.advance_high_watermark(plog.log_end_offset):
+        moved = state.advance_high_watermark(plog.log_end_offset)
+        if moved or 0 <= log_start_offset != old_start:  # acks=all or DeleteRecords may be done
             self.broker.purgatory.notify(key)
         if replica_id not in state.isr and state.pending_isr is None:
             self._maybe_alter_isr(key, state, now)
@@ -252,6 +264,36 @@ class ReplicaManager:
     def set_follower_hw(self, key: Key, high_watermark: int) -> None:
         if key in self.follower_hw:
             self.follower_hw[key] = high_watermark
+
+    # -- DeleteRecords ----------------------------------------------------------------------
+
+    def low_watermark(self, plog: PartitionLog) -> int:
+        """The smallest log start offset over the live replicas (this node's own if it
+        does not lead the partition)."""
+        state = self.leader_state(plog)
+        if state is None:
+            return plog.log_start_offset
+        brokers = self.broker.image.brokers
+        live = {r for r in state.replicas if r in brokers and not brokers[r].fenced}
+        return state.low_watermark(plog.log_start_offset, live)
+
+    async def wait_for_low_watermark(
+        self, plog: PartitionLog, offset: int, *, deadline: float
+    ) -> int | None:
+        """Wait until every live replica's log start offset reached `offset` (Kafka's
+        DelayedDeleteRecords); the low watermark, or None on timeout or lost leadership."""
+        key = self.keys.get(plog)
+        for _ in range(1_000_000):
+            if key is None or self.leaders.get(key) is None:
+                return None
+            low = self.low_watermark(plog)
+            if low >= offset:
+                return low
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            await self.broker.purgatory.wait_any([key], remaining)
+        return None
 
     # -- acks=all -------------------------------------------------------------------------
 

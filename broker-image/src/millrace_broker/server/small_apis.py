@@ -1,5 +1,5 @@
-"""Small APIs: DescribeCluster (60), InitProducerId (22, idempotent producers only),
-DeleteRecords (21)."""
+"""Small APIs: DescribeCluster (60), InitProducerId (22, idempotent producers only).
+DeleteRecords (21) is in delete_records.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from ..storage.errors import StorageError
 from .broker import Broker
 from .context import RequestContext
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
@@ -78,46 +77,3 @@ async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: 
         producer_id=await broker.next_producer_id(),
         producer_epoch=0,
     )
-
-
-def handle_delete_records(broker: Broker, ctx: RequestContext, request: Any) -> Any:
-    cls = response_class(request)
-    topic_cls = nested(cls, "DeleteRecordsTopicResult")
-    part_cls = nested(cls, "DeleteRecordsPartitionResult")
-    topics = []
-    for t in request.topics:
-        parts = []
-        for p in t.partitions:
-            plog = broker.partition_log(t.name, p.partition_index)
-            if plog is None:
-                parts.append(
-                    make(
-                        part_cls,
-                        partition_index=p.partition_index,
-                        low_watermark=-1,
-                        error_code=ErrorCode.unknown_topic_or_partition,
-                    )
-                )
-                continue
-            target = broker.high_watermark(plog) if p.offset == -1 else p.offset
-            try:
-                low = plog.delete_records_before(target)
-                parts.append(
-                    make(
-                        part_cls,
-                        partition_index=p.partition_index,
-                        low_watermark=low,
-                        error_code=ErrorCode.none,
-                    )
-                )
-            except StorageError as exc:
-                parts.append(
-                    make(
-                        part_cls,
-                        partition_index=p.partition_index,
-                        low_watermark=-1,
-                        error_code=exc.error_code,
-                    )
-                )
-        topics.append(make(topic_cls, name=t.name, partitions=tuple(parts)))
-    return make(cls, throttle_time=ZERO_THROTTLE, topics=tuple(topics))

@@ -10,7 +10,9 @@ leaves only marked directories) and removes marked directories later from
 ``run_maintenance`` does one bounded round: time-based flushes, retention for every
 partition, then compaction steps (each about 1 MiB of work, see ``compaction``)
 round-robin over compacted partitions for at most ``cleaner_time_budget_s``, since the
-server calls it on its event loop.
+server calls it on its event loop. Retention never deletes at or above a partition's high
+watermark: ``high_watermark`` (set by the replica manager) tells it per log; without it
+the log end is used (a log nobody replicates).
 """
 
 from __future__ import annotations
@@ -48,9 +50,7 @@ def parse_partition_dir(name: str) -> tuple[str, int] | None:
 
 
 class LogManager:
-    def __init__(
-        self, log_dirs: list[Path], *, now_ms: Callable[[], int] = _wall_clock_ms
-    ) -> None:
+    def __init__(self, log_dirs: list[Path], *, now_ms: Callable[[], int] = _wall_clock_ms) -> None:
         if not log_dirs:
             raise ValueError("at least one log directory is required")
         self.log_dirs = [Path(d) for d in log_dirs]
@@ -58,6 +58,7 @@ class LogManager:
         self._logs: dict[tuple[str, int], PartitionLog] = {}
         self._dir_of: dict[tuple[str, int], Path] = {}
         self._compaction_cursor = 0
+        self.high_watermark: Callable[[PartitionLog], int] | None = None
         self.cleaner_time_budget_s = 0.2
         for d in self.log_dirs:
             d.mkdir(parents=True, exist_ok=True)
@@ -122,7 +123,8 @@ class LogManager:
         for (topic, partition), partition_log in list(self._logs.items()):
             try:
                 partition_log.maybe_flush(now_ms)
-                partition_log.run_retention(now_ms)
+                hw = None if self.high_watermark is None else self.high_watermark(partition_log)
+                partition_log.run_retention(now_ms, high_watermark=hw)
                 partition_log.producers.remove_expired(now_ms, PRODUCER_ID_EXPIRATION_MS)
             except (OSError, StorageError):
                 log.exception("maintenance of %s-%d failed", topic, partition)
