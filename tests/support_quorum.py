@@ -119,6 +119,31 @@ class DynamicQuorum:
         node = self.nodes[node_id] = QuorumNode(node_id, process, path, cport)
         return node
 
+    def move_controller(self, node_id: int) -> int:
+        """Give a stopped node a new controller port (file and command line)."""
+        node = self.nodes[node_id]
+        old, new = node.controller_port, free_port()
+        text = node.properties.read_text().replace(f":{old}\n", f":{new}\n")
+        text = text.replace(f":{old},", f":{new},")
+        node.properties.write_text(text)
+        node.process.overrides = [o.replace(f":{old}", f":{new}") for o in node.process.overrides]
+        node.controller_port = node.process.controller_port = new
+        return new
+
+    def voter_endpoints(self) -> dict[int, list[str]]:
+        """DescribeQuorum's nodes: voter id -> its endpoints as listener://host:port."""
+        found: dict[int, list[str]] = {}
+        for port in [n.controller_port for n in self.nodes.values()]:
+            try:
+                response = kio_call(port, describe_quorum_request(), timeout=10)
+            except OSError:
+                continue
+            if response.topics and response.topics[0].partitions[0].error_code == 0:
+                for node in response.nodes:
+                    found[node.node_id] = [f"{x.name}://{x.host}:{x.port}" for x in node.listeners]
+                return found
+        return found
+
     @property
     def broker_ids(self) -> list[int]:
         return [i for i, n in self.nodes.items() if not n.process.controller_only]
@@ -199,8 +224,8 @@ def _recv(s: socket.socket, n: int) -> bytes:
     return out
 
 
-def describe_quorum(port: int) -> Any:
-    request = DescribeQuorumRequest(
+def describe_quorum_request() -> DescribeQuorumRequest:
+    return DescribeQuorumRequest(
         topics=(
             TopicData(
                 topic_name=TopicName("__cluster_metadata"),
@@ -208,7 +233,10 @@ def describe_quorum(port: int) -> Any:
             ),
         )
     )
-    return kio_call(port, request, timeout=10).topics[0].partitions[0]
+
+
+def describe_quorum(port: int) -> Any:
+    return kio_call(port, describe_quorum_request(), timeout=10).topics[0].partitions[0]
 
 
 def add_raft_voter(port: int, cluster_id: str, node: QuorumNode) -> Any:

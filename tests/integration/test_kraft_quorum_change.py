@@ -131,6 +131,25 @@ def test_unknown_voter_and_static_quorum_errors(quorum: DynamicQuorum) -> None:
     assert list(quorum.voters()) == [1]
 
 
+def test_a_voter_back_on_a_new_port_announces_it(quorum: DynamicQuorum) -> None:
+    """UpdateRaftVoter: the voter set follows a controller that moved (a rescheduled pod)."""
+    first = quorum.add_node(1, mode=["--standalone"])
+    first.process.start(timeout=120)
+    second = quorum.add_node(2, mode=["--no-initial-controllers"])
+    second.process.start(timeout=120)
+    quorum.wait_observer(2)
+    assert add_raft_voter(first.controller_port, quorum.cluster_id, second).error_code == 0
+    assert second.process.stop() == 0
+    new_port = quorum.move_controller(2)
+    second.process.start(timeout=120)
+    wanted = [f"CONTROLLER://127.0.0.1:{new_port}"]
+    wait_for(lambda: quorum.voter_endpoints().get(2) == wanted, "node 2's new endpoint", 90)
+    assert quorum.voters() == {1: first.directory_id, 2: second.directory_id}
+    # the quorum of two commits through the moved voter
+    admin = quorum.admin()
+    admin.create_topics([NewTopic("after-move", 1, 2)])["after-move"].result(30)
+
+
 def test_add_and_remove_a_controller_under_load_loses_nothing(quorum: DynamicQuorum) -> None:
     """The issue's fault test: RF=3, min ISR 2, an idempotent acks=all producer; a
     controller joins (AddRaftVoter) and the active controller leaves (RemoveRaftVoter)."""

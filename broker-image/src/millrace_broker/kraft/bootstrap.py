@@ -99,13 +99,19 @@ def build_kraft(
         bootstrap_voters=voter_set,
     )
     controller = RaftController(cluster_id, snapshots=SnapshotPolicy.from_config(config))
+    own = config.advertised_controller_listeners or config.controller_listeners
     peers = PeerDirectory(
         voters=lambda: node.voters,
         listener_names=config.controller_listener_names,
         bootstrap=bootstrap,
+        local=(config.node_id, (own[0].host or "localhost", own[0].port)) if own else None,
     )
     driver = RaftDriver(
-        node, peer_address=peers, on_commit=controller.on_commit, learn_peer=peers.learn
+        node,
+        peer_address=peers,
+        on_commit=controller.on_commit,
+        learn_peer=peers.learn,
+        endpoint=f"{own[0].host or 'localhost'}:{own[0].port}" if own else None,
     )
     controller.attach(driver)
     return controller, driver

@@ -52,11 +52,14 @@ class RaftDriver:
         peer_address: Callable[[int], tuple[str, int] | None],
         on_commit: Callable[[list[Committed]], None],
         clock_ms: Callable[[], int] = lambda: int(time.monotonic() * 1000),
-        learn_peer: Callable[[int, int], None] | None = None,
+        learn_peer: Callable[[int, int | None, str | None], None] | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.node = node
         self._peer_address = peer_address
-        self._learn_peer = learn_peer  # (node id, bootstrap id it answered on)
+        # told (node id, bootstrap id it answered on, the endpoint it names) per frame
+        self._learn_peer = learn_peer
+        self._endpoint = endpoint  # our controller listener, stamped on every frame
         self.calls = LocalCalls()
         self._on_commit = on_commit
         self._clock_ms = clock_ms
@@ -91,7 +94,9 @@ class RaftDriver:
 
     def receive_frame(self, frame: bytes, reply: Callable[[bytes], None]) -> None:
         """A Raft frame from a connection to our controller listener."""
-        source, message = decode_frame(frame)
+        source, message, endpoint = decode_frame(frame)
+        if self._learn_peer is not None:
+            self._learn_peer(source, None, endpoint)
         self.replies.remember(source, reply)
         self.receive(source, message)
 
@@ -111,7 +116,7 @@ class RaftDriver:
             if out.destination == self.node.key.id:
                 self.receive(out.destination, out.message)
                 continue
-            frame = raft_frame(self.node.key.id, out.message)
+            frame = raft_frame(self.node.key.id, out.message, self._endpoint)
             if self._peer_address(out.destination) is not None:
                 self._link(out.destination).send(frame)
             elif not self.replies.send(out.destination, frame) and isinstance(
@@ -129,12 +134,12 @@ class RaftDriver:
     def _link(self, destination: int) -> PeerLink:
         link = self._links.get(destination)
         if link is None:
-            learn = self._learn_peer if destination < 0 else None
+            learn = self._learn_peer
             link = self._links[destination] = PeerLink(
                 destination,
                 partial(self._peer_address, destination),
                 self.receive,
-                on_source=(lambda source: learn(source, destination)) if learn else None,
+                on_source=(lambda src, ep: learn(src, destination, ep)) if learn else None,
             )
         return link
 

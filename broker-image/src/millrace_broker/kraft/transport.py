@@ -12,8 +12,11 @@ A node sends to a peer over one outbound connection to that peer's controller li
 (`ReplyChannels`): the voters remember, per source node id, the connection its messages
 arrived on.
 
-Who listens where (`PeerDirectory`): voters at the controller endpoint the current voter
-set names for them (static `controller.quorum.voters` or a VotersRecord, KIP-853);
+Who listens where (`PeerDirectory`): every frame names its sender's controller endpoint
+in the header's client id, and that wins; otherwise voters are at the controller
+endpoint the current voter set names for them (static `controller.quorum.voters` or a
+VotersRecord, KIP-853) -- Kafka's followers likewise learn the leader's endpoint from
+BeginQuorumEpoch and Fetch responses rather than only from the voter set;
 `controller.quorum.bootstrap.servers` entries under the negative ids -2, -3, ... (as
 Kafka numbers them) until we know who answers there. A node first heard on a bootstrap
 connection is reachable at that address: that is how an observer started with
@@ -49,15 +52,22 @@ LOCAL_CALLER = -1_000_000
 Deliver = Callable[[int, Message], None]
 
 
-def raft_frame(source: int, message: Message) -> bytes:
+def raft_frame(source: int, message: Message, endpoint: str | None = None) -> bytes:
+    """A frame; `endpoint` ("host:port" of the sender's controller listener, if it has
+    one) rides in the header's client id so receivers always know where it listens."""
     body = encode_message(source, message)
-    header = struct.pack(">hhih", RAFT_MESSAGE_KEY, 0, 0, -1)
+    client = endpoint.encode() if endpoint else b""
+    header = struct.pack(">hhih", RAFT_MESSAGE_KEY, 0, 0, len(client) if client else -1) + client
     return _SIZE.pack(len(header) + len(body)) + header + body
 
 
-def decode_frame(frame: bytes) -> tuple[int, Message]:
-    """A frame without its size prefix -> (source node id, message)."""
-    return decode_message(frame[HEADER_SIZE:])
+def decode_frame(frame: bytes) -> tuple[int, Message, str | None]:
+    """A frame without its size prefix -> (source node id, message, sender endpoint)."""
+    (client_len,) = struct.unpack_from(">h", frame, HEADER_SIZE - 2)
+    if client_len <= 0:
+        return (*decode_message(frame[HEADER_SIZE:]), None)
+    endpoint = frame[HEADER_SIZE : HEADER_SIZE + client_len].decode()
+    return (*decode_message(frame[HEADER_SIZE + client_len :]), endpoint)
 
 
 class ReplyChannels:
@@ -91,28 +101,48 @@ class PeerDirectory:
         voters: Callable[[], VoterSet],
         listener_names: list[str],
         bootstrap: dict[int, tuple[str, int]] | None = None,
+        local: tuple[int, tuple[str, int]] | None = None,
     ) -> None:
+        # our own controller endpoint wins over the voter set's (stale until announced)
+        self._local = local
         self._voters = voters
         self._listener_names = listener_names
         self._bootstrap = dict(bootstrap or {})
-        self._learned: dict[int, tuple[str, int]] = {}
+        self._learned: dict[int, tuple[str, int]] = {}  # from bootstrap connections
+        self._announced: dict[int, tuple[str, int]] = {}  # from the peers' own frames
 
     def __call__(self, node_id: int) -> tuple[str, int] | None:
         if node_id < 0:
             return self._bootstrap.get(node_id)
+        if self._local is not None and node_id == self._local[0]:
+            return self._local[1]
+        # What a peer says about itself beats the voter set, which lags when a voter
+        # moved (until its UpdateRaftVoter commits -- which may need this very address).
+        announced = self._announced.get(node_id)
+        if announced is not None:
+            return announced
         voter = self._voters().get(node_id)
         if voter is not None and voter.endpoints:
             names = dict(voter.endpoints)
             chosen = next((names[n] for n in self._listener_names if n in names), None)
-            host, _, port = (chosen or voter.endpoints[0][1]).rpartition(":")
-            return host, int(port)
+            return _host_port(chosen or voter.endpoints[0][1])
         return self._learned.get(node_id)
 
-    def learn(self, node_id: int, via: int) -> None:
-        """`node_id` answered on the connection to bootstrap server `via`."""
-        address = self._bootstrap.get(via)
-        if address is not None and node_id >= 0:
+    def learn(self, node_id: int, via: int | None, endpoint: str | None) -> None:
+        """A frame from `node_id` arrived (on the connection to bootstrap server `via`,
+        if that is where) naming `endpoint` as the sender's controller listener."""
+        if node_id < 0:
+            return
+        if endpoint:
+            self._announced[node_id] = _host_port(endpoint)
+        address = self._bootstrap.get(via) if via is not None else None
+        if address is not None:
             self._learned[node_id] = address
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
 
 
 class LocalCalls:
@@ -147,12 +177,12 @@ class PeerLink:
         address: Callable[[], tuple[str, int] | None],
         deliver: Deliver,
         *,
-        on_source: Callable[[int], None] | None = None,
+        on_source: Callable[[int, str | None], None] | None = None,
     ) -> None:
         self.node_id = node_id
         self._address = address
         self._deliver = deliver
-        # told who answered on this link (bootstrap links: see PeerDirectory.learn)
+        # told who answered on this link, and where it listens (PeerDirectory.learn)
         self._on_source = on_source
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(_QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
@@ -169,9 +199,9 @@ class PeerLink:
             while True:
                 head = await reader.readexactly(4)
                 frame = await reader.readexactly(_SIZE.unpack(head)[0])
-                source, message = decode_frame(frame)
+                source, message, endpoint = decode_frame(frame)
                 if self._on_source is not None:
-                    self._on_source(source)
+                    self._on_source(source, endpoint)
                 self._deliver(source, message)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             return

@@ -42,6 +42,11 @@ def directory_id_text(value: uuid.UUID | None) -> str:
     return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
 
 
+def uuid_of_text(text: str) -> uuid.UUID | None:
+    """The inverse of `directory_id_text` (None for "")."""
+    return uuid.UUID(bytes=base64.urlsafe_b64decode(text + "==")) if text else None
+
+
 def _driver(broker: Broker) -> RaftDriver | None:
     controller = broker.controller
     return controller.driver if isinstance(controller, RaftController) else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import BrokerConfig
-from ..kraft.bootstrap import build_kraft, uses_kraft
+from ..kraft.bootstrap import build_kraft, is_dynamic_quorum, uses_kraft
 from ..kraft.driver import RaftDriver
 from ..kraft.transport import RAFT_MESSAGE_KEY
 from ..metadata.controller import LocalController
@@ -34,6 +34,7 @@ from .forwarding import Forwarder
 from .handlers import CONTROLLER_HANDLERS, HANDLERS
 from .heartbeat import controlled_shutdown, fencing_loop, heartbeat_loop
 from .leader_balance import leader_balance_loop
+from .raft_voters_announce import announce_loop
 from .registration import _plan_registration, register, registration_record
 from .replica_manager import Connect
 from .storage_format import ensure_formatted, format_for_kraft
@@ -152,6 +153,8 @@ async def start(
     if config.is_controller:
         tasks.append(asyncio.create_task(fencing_loop(broker)))
         tasks.append(asyncio.create_task(leader_balance_loop(broker)))  # issue 4
+        if is_dynamic_quorum(config):  # KIP-853: keep our endpoints in the voter set right
+            tasks.append(asyncio.create_task(announce_loop(broker)))
     if not config.is_broker:  # a dedicated controller: no partitions, no clients
         return RunningBroker(broker, controller_dispatcher, servers, None, driver, tasks)
     broker.load_partitions()
