@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import struct
 from typing import Any
 
@@ -18,6 +19,9 @@ from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
 
 from ..protocol.framing import API_VERSIONS_KEY, skip_tagged_fields
+from .secure_client import AuthenticationError, Connector, plain_connect
+
+log = logging.getLogger(__name__)
 
 _SIZE = struct.Struct(">i")
 _HEADER = struct.Struct(">hhi")
@@ -88,10 +92,19 @@ class BrokerConnection:
 
 
 async def open_broker_connection(
-    host: str, port: int, *, client_id: str, timeout_s: float
+    host: str,
+    port: int,
+    *,
+    client_id: str,
+    timeout_s: float,
+    connect: Connector = plain_connect,
 ) -> BrokerConnection:
+    """`connect` secures the connection (TLS, SASL) for a secured inter-broker listener."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+        reader, writer = await connect(host, port, timeout_s)
+    except AuthenticationError as exc:
+        log.warning("cannot authenticate to broker %s:%s: %s", host, port, exc)
+        raise BrokerClientError(f"cannot authenticate to {host}:{port}: {exc}") from exc
     except (OSError, TimeoutError) as exc:
         raise BrokerClientError(f"cannot connect to {host}:{port}: {exc!r}") from exc
     conn = BrokerConnection(reader, writer, client_id=client_id)

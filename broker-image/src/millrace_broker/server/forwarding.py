@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from kio.schema.create_topics.v7.request import (
     CreatableTopic,
@@ -35,9 +35,20 @@ class ForwardingError(Exception):
     pass
 
 
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# how to open a connection to a controller listener (TLS and SASL when it is secured;
+# network/secure_client.py): (host, port, timeout_s) -> streams
+Connect = Callable[[str, int, float], Awaitable[Streams]]
+
+
+async def _open_plain(host: str, port: int, timeout_s: float) -> Streams:
+    return await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+
+
 class _ControllerConnection:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, connect: Connect = _open_plain) -> None:
         self.address = (host, port)
+        self._connect = connect
         self._lock = asyncio.Lock()
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
@@ -46,9 +57,7 @@ class _ControllerConnection:
             for attempt in range(2):
                 try:
                     if self._streams is None:
-                        self._streams = await asyncio.wait_for(
-                            asyncio.open_connection(*self.address), timeout_s
-                        )
+                        self._streams = await self._connect(*self.address, timeout_s)
                     reader, writer = self._streams
                     writer.write(_SIZE.pack(len(frame)) + frame)
                     await writer.drain()
@@ -78,6 +87,7 @@ class Forwarder:
             else controller_addresses
         )
         self._connections: dict[int, _ControllerConnection] = {}
+        self.connect: Connect = _open_plain  # secured by wiring for a secured listener
 
     async def forward(self, controller_id: int, frame: bytes, *, timeout_s: float = 30.0) -> bytes:
         address = self._address_of(controller_id)
@@ -85,7 +95,8 @@ class Forwarder:
             raise ForwardingError(f"no address for controller {controller_id}")
         connection = self._connections.get(controller_id)
         if connection is None or connection.address != address:
-            connection = self._connections[controller_id] = _ControllerConnection(*address)
+            connection = _ControllerConnection(*address, self.connect)
+            self._connections[controller_id] = connection
         return await connection.round_trip(frame, timeout_s)
 
 
