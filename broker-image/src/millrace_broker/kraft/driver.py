@@ -28,10 +28,12 @@ from ..raft.messages import (
 )
 from .transport import (
     LOCAL_CALLER,
+    Connect,
     LocalCalls,
     PeerLink,
     ReplyChannels,
     decode_frame,
+    open_plain,
     raft_frame,
 )
 
@@ -64,6 +66,7 @@ class RaftDriver:
         self._on_commit = on_commit
         self._clock_ms = clock_ms
         self._links: dict[int, PeerLink] = {}
+        self.connect: Connect = open_plain  # secured by wiring for a secured listener
         self.replies = ReplyChannels()
         self._wake = asyncio.Event()
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # (offset, epoch, fut)
@@ -140,6 +143,7 @@ class RaftDriver:
                 partial(self._peer_address, destination),
                 self.receive,
                 on_source=(lambda src, ep: learn(src, destination, ep)) if learn else None,
+                connect=self.connect,
             )
         return link
 

@@ -34,7 +34,7 @@ import contextlib
 import itertools
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..raft.messages import Message
 from ..raft.voters import VoterSet
@@ -167,6 +167,16 @@ class LocalCalls:
         self._waiting.pop(request_id, None)
 
 
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# opens a connection to a controller listener, with TLS and SASL when it is secured
+# (network/secure_client.py): (host, port, timeout_s) -> streams
+Connect = Callable[[str, int, float], Awaitable[Streams]]
+
+
+async def open_plain(host: str, port: int, timeout_s: float) -> Streams:
+    return await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+
+
 class PeerLink:
     """Outbound messages to one peer over one reconnecting connection; messages the peer
     sends back on it are delivered too."""
@@ -178,8 +188,10 @@ class PeerLink:
         deliver: Deliver,
         *,
         on_source: Callable[[int, str | None], None] | None = None,
+        connect: Connect = open_plain,
     ) -> None:
         self.node_id = node_id
+        self._connect = connect
         self._address = address
         self._deliver = deliver
         # told who answered on this link, and where it listens (PeerDirectory.learn)
@@ -216,7 +228,7 @@ class PeerLink:
                         addr = self._address()
                         if addr is None:
                             break
-                        reader, writer = await asyncio.wait_for(asyncio.open_connection(*addr), 2.0)
+                        reader, writer = await self._connect(*addr, 2.0)
                         if self._reader_task is not None:
                             self._reader_task.cancel()
                         self._reader_task = asyncio.create_task(self._read(reader))
