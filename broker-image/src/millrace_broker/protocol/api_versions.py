@@ -78,6 +78,7 @@ KAFKA_41_RANGES: Mapping[int, tuple[int, int]] = {
 # APIs only controllers serve (Kafka 4.1's controller listener ranges).
 CONTROLLER_ONLY_RANGES: Mapping[int, tuple[int, int]] = {
     56: (2, 3),
+    58: (0, 0),  # Envelope: requests brokers forward for their clients
     62: (0, 4),
     63: (0, 1),
     67: (0, 0),

@@ -30,6 +30,7 @@ from ..protocol.structure import check_structure
 from .api_versions import handle_api_versions, unsupported_version_response
 from .broker import Broker
 from .context import RequestContext
+from .envelope import ENVELOPE_KEY, serve_envelope, unwrap_response, wrap
 from .forwarding import ForwardingError
 from .pipelined import Pipelined
 from .throttled import Throttled
@@ -82,13 +83,24 @@ class Dispatcher:
         schema = request_schema(api_key, version)
         if api_key == API_VERSIONS_KEY and (schema is None or not is_served(api_key, version)):
             return unsupported_version_response(correlation_id, self.implemented)
+        if api_key == ENVELOPE_KEY and listener in self._broker.controller_listener_names:
+            # A request a broker forwarded for its client (server/envelope.py).
+            return serve_envelope(  # type: ignore[no-any-return]
+                self,
+                frame,
+                listener=listener,
+                client_host=client_host,
+                principal=principal,
+                api_version=version,
+                correlation_id=correlation_id,
+            )
         if api_key != API_VERSIONS_KEY and api_key not in self._handlers:
             raise MalformedRequest(f"unsupported API key {api_key}")
         if schema is None or not is_served(api_key, version):
             raise MalformedRequest(f"unsupported version {version} of API key {api_key}")
         target = self._broker.should_forward(api_key, listener)
         if target is not None:
-            return self._forward(target, frame)
+            return self._forward(target, wrap(frame, principal=principal, client_host=client_host))
         header = parse_request_header(frame, flexible=bool(schema.__flexible__))
         request = decode_request(schema, frame, header.size)
         check_structure(request)
@@ -118,7 +130,7 @@ class Dispatcher:
     async def _forward(self, controller_id: int, frame: bytes) -> Output:
         assert self._broker.forwarder is not None
         try:
-            return await self._broker.forwarder.forward(controller_id, frame)
+            return unwrap_response(await self._broker.forwarder.forward(controller_id, frame))
         except ForwardingError as exc:
             # Closing makes the client retry, by then against the new active controller.
             raise MalformedRequest(f"cannot forward to the active controller: {exc}") from exc
