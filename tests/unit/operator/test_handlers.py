@@ -9,6 +9,7 @@ from millrace_operator.kubeapi import resource_path, selector
 from millrace_operator.metrics import result_label
 from millrace_operator.plans.common import Blocked
 from millrace_operator.plans.topics import CreateTopic
+from millrace_operator.reconcile.common import status_patch
 from millrace_operator.settings import Settings
 
 
@@ -46,3 +47,18 @@ def test_result_labels() -> None:
     assert result_label(None) == "in_sync"
     assert result_label(Blocked("X", "y")) == "blocked"
     assert result_label(CreateTopic("t", 1, 1, {})) == "create_topic"
+
+
+def test_status_patch_drops_nulls_only_inside_lists() -> None:
+    """A merge patch removes fields with None, but None inside a list item is pruned by
+    the API server (Kopf then logs an inconsistent patch every pass)."""
+    status = {
+        "operation": None,
+        "brokers": [{"nodeId": 1, "version": None, "roles": [{"a": None}]}],
+        "quorum": {"leader": None, "voters": [{"id": 1, "dir": None}]},
+    }
+    assert status_patch(status) == {
+        "operation": None,
+        "brokers": [{"nodeId": 1, "roles": [{}]}],
+        "quorum": {"leader": None, "voters": [{"id": 1}]},
+    }

@@ -13,6 +13,7 @@ from millrace_operator.kubeapi import KubeError
 from millrace_operator.metrics import RECONCILES, result_label
 from millrace_operator.model.common import GROUP, VERSION
 from millrace_operator.reconcile.cluster import reconcile_cluster
+from millrace_operator.reconcile.common import status_patch
 from millrace_operator.settings import SETTINGS
 
 PLURAL = "clusters"
@@ -40,7 +41,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, logger: AnyLogger) -> N
         except (KubeError, KafkaUnavailable, KafkaError) as exc:
             kopf.event(body, type="Warning", reason="ReconcileFailed", message=str(exc))
             raise kopf.TemporaryError(f"{key}: {exc}", delay=15) from exc
-    patch.status.update(outcome.status)
+    patch.status.update(status_patch(outcome.status))
     for kind, reason, message in outcome.events:
         kopf.event(body, type=kind, reason=reason, message=message[:1024])
     RECONCILES.labels("Cluster", result_label(outcome.step)).inc()
