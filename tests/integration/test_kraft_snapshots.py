@@ -1,0 +1,335 @@
+"""KRaft metadata snapshots (KIP-630) with real processes.
+
+With a small `metadata.log.max.record.bytes.between.snapshots`, creating many topics makes
+every node write `<offset>-<epoch>.checkpoint` files under `__cluster_metadata-0` and trim
+its log; a restart of every node (kill -9) restores every topic and config from them; a
+node that was down while the log was trimmed, and a node whose data directory was wiped,
+catch up by fetching the leader's snapshot and then serve the same metadata.
+
+Each node's own view is read with raw Metadata and DescribeConfigs requests sent to that
+node (clients would route to any broker).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
+from kio.schema.describe_configs.v4.request import DescribeConfigsRequest, DescribeConfigsResource
+from kio.schema.describe_configs.v4.response import DescribeConfigsResponse
+from kio.schema.metadata.v12.request import MetadataRequest
+from kio.schema.metadata.v12.response import MetadataResponse
+from kio.serial import entity_reader
+from kio.static.primitive import i8
+
+from millrace_broker.protocol.codec import encode_request
+from support_broker import BrokerProcess
+from support_kraft import KraftCluster
+from support_wire import RawConnection
+
+pytestmark = pytest.mark.slow
+
+SNAPSHOT_EVERY = "metadata.log.max.record.bytes.between.snapshots=4096"
+TOPIC_CONFIG_SOURCE = 1  # DescribeConfigs config_source: DYNAMIC_TOPIC_CONFIG
+_FRAME = struct.Struct(">II")
+T = TypeVar("T")
+
+State = dict[str, tuple[int, dict[str, str]]]  # topic -> (partitions, dynamic configs)
+
+
+# ---------------------------------------------------------------- on-disk views
+def metadata_dir(node: BrokerProcess) -> Path:
+    return node.data_dir / "__cluster_metadata-0"
+
+
+def checkpoint_offsets(node: BrokerProcess) -> list[int]:
+    return sorted(int(p.name.split("-")[0]) for p in metadata_dir(node).glob("*.checkpoint"))
+
+
+def snapshots_of(node: BrokerProcess) -> list[int]:
+    """Offsets of the node's own snapshots (not the bootstrap checkpoint 0-0)."""
+    return [o for o in checkpoint_offsets(node) if o > 0]
+
+
+def has_snapshots(node: BrokerProcess, count: int) -> bool:
+    return len(snapshots_of(node)) >= count
+
+
+def log_file_offsets(node: BrokerProcess) -> list[int]:
+    """Offsets of the entries in the node's metadata log file, read without opening it
+    as a log (frames: u32 length, u32 crc, JSON entry)."""
+    data = (metadata_dir(node) / "log").read_bytes()
+    offsets, pos = [], 0
+    while pos + _FRAME.size <= len(data):
+        length, _crc = _FRAME.unpack_from(data, pos)
+        body = data[pos + _FRAME.size : pos + _FRAME.size + length]
+        if len(body) < length:
+            break
+        offsets.append(int(json.loads(body)["offset"]))
+        pos += _FRAME.size + length
+    return offsets
+
+
+def metadata_end(node: BrokerProcess) -> int:
+    """The offset below which a stopped node holds the metadata log (snapshot or log)."""
+    ends = [o + 1 for o in log_file_offsets(node)] + checkpoint_offsets(node)
+    return max(ends, default=0)
+
+
+# ---------------------------------------------------------------- one node's own view
+def _call(port: int, request: Any, response_type: type[T]) -> T:
+    conn = RawConnection(port)
+    try:
+        frame = conn.request(encode_request(request, correlation_id=7))
+    finally:
+        conn.sock.close()
+    assert struct.unpack_from(">i", frame)[0] == 7
+    entity, _size = entity_reader(response_type)(frame, 5)  # correlation id, tagged fields
+    return entity  # type: ignore[no-any-return]
+
+
+def node_state(node: BrokerProcess, prefix: str) -> State:
+    everything = MetadataRequest(
+        topics=None, allow_auto_topic_creation=False, include_topic_authorized_operations=False
+    )
+    md = _call(node.port, everything, MetadataResponse)
+    names = sorted(str(t.name) for t in md.topics if str(t.name).startswith(prefix))
+    partitions = {str(t.name): len(t.partitions) for t in md.topics}
+    if not names:
+        return {}
+    resources = tuple(
+        DescribeConfigsResource(resource_type=i8(2), resource_name=name, configuration_keys=None)
+        for name in names
+    )
+    request = DescribeConfigsRequest(
+        resources=resources, include_synonyms=False, include_documentation=False
+    )
+    configs = _call(node.port, request, DescribeConfigsResponse)
+    state: State = {}
+    for result in configs.results:
+        assert result.error_code == 0, result
+        dynamic = {
+            str(c.name): str(c.value)
+            for c in result.configs
+            if c.config_source == TOPIC_CONFIG_SOURCE
+        }
+        state[str(result.resource_name)] = (partitions[str(result.resource_name)], dynamic)
+    return state
+
+
+def wait_for(what: str, check: Callable[[], bool], *, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # a node still starting, a rewrite mid-read
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
+
+
+# ---------------------------------------------------------------- cluster actions
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[KraftCluster]:
+    yield from _cluster(tmp_path, dedicated=False)
+
+
+@pytest.fixture
+def dedicated(tmp_path: Path) -> Iterator[KraftCluster]:
+    yield from _cluster(tmp_path, dedicated=True)
+
+
+def _cluster(tmp_path: Path, *, dedicated: bool) -> Iterator[KraftCluster]:
+    cluster = KraftCluster(tmp_path, dedicated=dedicated)
+    for node in cluster.nodes.values():
+        node.overrides.append(SNAPSHOT_EVERY)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def admin(cluster: KraftCluster) -> AdminClient:
+    return cluster.admin(*cluster.live_ids())
+
+
+def create_topics(cluster: KraftCluster, first: int, count: int, *, prefix: str) -> None:
+    """Topics with 1-3 partitions, RF 1-3 and a dynamic config of their own each."""
+    topics = [
+        NewTopic(
+            f"{prefix}{i:03d}",
+            1 + i % 3,
+            1 + i % 3,
+            config={"retention.ms": str(3_600_000 + i), "segment.bytes": str(1_048_576 + i)},
+        )
+        for i in range(first, first + count)
+    ]
+    client = admin(cluster)  # kept alive until the results are in
+    for future in client.create_topics(topics, operation_timeout=30).values():
+        future.result(60)
+
+
+def change_some(cluster: KraftCluster, *, prefix: str, deleted: list[str]) -> None:
+    """Deletes and config changes: state a snapshot must hold as it is now, not as created."""
+    client = admin(cluster)
+    for future in client.delete_topics(deleted, operation_timeout=30).values():
+        future.result(60)
+    resource = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        f"{prefix}005",
+        incremental_configs=[
+            ConfigEntry("retention.ms", "42000", incremental_operation=AlterConfigOpType.SET),
+            ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET),
+            ConfigEntry("segment.bytes", None, incremental_operation=AlterConfigOpType.DELETE),
+        ],
+    )
+    for future in client.incremental_alter_configs([resource]).values():
+        future.result(60)
+
+
+def expected_state(cluster: KraftCluster, prefix: str, count: int) -> State:
+    """The state every node must converge to, read from the first live broker once it has
+    all `count` topics."""
+    node = cluster.nodes[cluster.live_ids()[0]]
+    found: State = {}
+
+    def complete() -> bool:
+        nonlocal found
+        found = node_state(node, prefix)
+        return len(found) == count
+
+    wait_for(f"{count} topics on node {cluster.live_ids()[0]}", complete)
+    return found
+
+
+def assert_serves(node: BrokerProcess, expected: State, prefix: str) -> None:
+    wait_for(
+        f"node on port {node.port} to serve the expected metadata",
+        lambda: node_state(node, prefix) == expected,
+    )
+
+
+def log_since(node: BrokerProcess, mark: int) -> str:
+    return node.log()[mark:]
+
+
+# ---------------------------------------------------------------- tests
+def test_snapshots_trim_the_log_and_a_restart_of_every_node_restores_everything(
+    cluster: KraftCluster,
+) -> None:
+    create_topics(cluster, 0, 45, prefix="snap-")
+    change_some(cluster, prefix="snap-", deleted=["snap-000", "snap-001"])
+    expected = expected_state(cluster, "snap-", 43)
+    assert expected["snap-005"][1] == {"retention.ms": "42000", "cleanup.policy": "compact"}
+
+    for node_id, node in cluster.nodes.items():
+        # two snapshots written: the log file keeps only what follows the older one
+        wait_for(f"two snapshots on node {node_id}", partial(has_snapshots, node, 2))
+        snapshots = snapshots_of(node)
+        offsets = log_file_offsets(node)
+        print(f"node {node_id}: snapshots at {snapshots}, log file holds {offsets[:1]}..")
+        assert offsets and offsets[0] == snapshots[-2] > 0, (snapshots, offsets[:3])
+        assert "metadata snapshot" in node.log() and "written" in node.log()
+
+    marks = {i: len(n.log()) for i, n in cluster.nodes.items()}
+    for node in cluster.nodes.values():
+        node.kill9()
+    cluster.start()
+    for node_id, node in cluster.nodes.items():
+        assert_serves(node, expected, "snap-")
+        assert "metadata image loaded from snapshot" in log_since(node, marks[node_id])
+    # and the cluster still works: a new topic after the restart
+    create_topics(cluster, 100, 1, prefix="snap-")
+    assert len(expected_state(cluster, "snap-", 44)) == 44
+
+
+def test_nodes_behind_the_log_start_catch_up_through_the_leaders_snapshot(
+    cluster: KraftCluster,
+) -> None:
+    create_topics(cluster, 0, 5, prefix="lag-")
+    leader = cluster.metadata().controller_id
+    down, wiped = (i for i in (1, 2, 3) if i != leader)
+
+    # one node stopped while the leader's log moves on past two snapshots
+    lagging = cluster.nodes[down]
+    assert lagging.stop() == 0
+    behind = metadata_end(lagging)
+    create_topics(cluster, 5, 40, prefix="lag-")
+    change_some(cluster, prefix="lag-", deleted=["lag-000", "lag-007"])
+    expected = expected_state(cluster, "lag-", 43)
+    leader = cluster.metadata().controller_id
+    wait_for(
+        f"node {leader} to trim its log past offset {behind}",
+        lambda: checkpoint_offsets(cluster.nodes[leader])[-1] > behind,
+    )
+    mark = len(lagging.log())
+    lagging.start(timeout=120)
+    assert_serves(lagging, expected, "lag-")
+    print(f"node {down} was at {behind}; snapshots: {checkpoint_offsets(cluster.nodes[leader])}")
+    assert "fetched from the leader replaces the log" in log_since(lagging, mark)
+
+    # another node loses its whole data directory and is formatted again (same cluster
+    # id and node id: the test cluster passes --cluster-id on every start)
+    gone = cluster.nodes[wiped]
+    gone.kill9()
+    shutil.rmtree(gone.data_dir)
+    mark = len(gone.log())
+    gone.start(timeout=120)
+    assert_serves(gone, expected, "lag-")
+    assert "fetched from the leader replaces the log" in log_since(gone, mark)
+    for node in cluster.nodes.values():
+        assert_serves(node, expected, "lag-")
+
+
+def test_observers_and_a_wiped_controller_catch_up_through_snapshots(
+    dedicated: KraftCluster,
+) -> None:
+    cluster = dedicated
+    create_topics(cluster, 0, 3, prefix="obs-")
+    observer = cluster.nodes[6]  # a broker-only node: a Raft observer
+    assert observer.stop() == 0
+    behind = metadata_end(observer)
+    leader = cluster.metadata().controller_id
+    voter = next(i for i in (1, 2, 3) if i != leader)
+    cluster.nodes[voter].kill9()
+    shutil.rmtree(cluster.nodes[voter].data_dir)
+
+    create_topics(cluster, 3, 40, prefix="obs-")
+    expected = expected_state(cluster, "obs-", 43)
+    wait_for(
+        f"controller {leader} to trim its log past offset {behind}",
+        lambda: checkpoint_offsets(cluster.nodes[leader])[-1] > behind,
+    )
+    marks = {i: len(cluster.nodes[i].log()) for i in (6, voter)}
+    cluster.nodes[voter].start(timeout=120)
+    observer.start(timeout=120)
+    assert_serves(observer, expected, "obs-")
+    assert "fetched from the leader replaces the log" in log_since(observer, marks[6])
+    wait_for(
+        f"wiped controller {voter} to load the leader's snapshot",
+        lambda: (
+            "fetched from the leader replaces the log"
+            in log_since(cluster.nodes[voter], marks[voter])
+        ),
+    )
+    controller_log = log_since(cluster.nodes[voter], marks[voter])
+    assert "metadata image loaded from snapshot" in controller_log
+    for broker_id in cluster.broker_ids:
+        assert_serves(cluster.nodes[broker_id], expected, "obs-")
