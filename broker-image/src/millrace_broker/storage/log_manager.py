@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _PARTITION_DIR = re.compile(r"^(.+)-(\d+)$")
 _DELETE_SUFFIX = "-delete"
+METADATA_TOPIC = "__cluster_metadata"  # kraft/disk_log.py keeps its own directory
 PRODUCER_ID_EXPIRATION_MS = 24 * 3600 * 1000
 
 
@@ -44,8 +45,8 @@ def parse_partition_dir(name: str) -> tuple[str, int] | None:
     if name.endswith(_DELETE_SUFFIX) or name.startswith("."):
         return None
     match = _PARTITION_DIR.match(name)
-    if match is None:
-        return None
+    if match is None or match.group(1) == METADATA_TOPIC:
+        return None  # the KRaft metadata log is not a partition log (as in Kafka)
     return match.group(1), int(match.group(2))
 
 
