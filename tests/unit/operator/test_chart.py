@@ -39,6 +39,7 @@ def test_default_values_match_the_schema() -> None:
         {"watch": {"namespaces": ["Bad_NS"]}},
         {"image": {"repository": ""}},
         {"logging": {"level": "LOUD"}},
+        {"reconcileInterval": {"topic": 1}},
         {"unknownKey": 1},
     ],
 )
