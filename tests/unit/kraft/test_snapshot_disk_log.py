@@ -11,6 +11,7 @@ from millrace_broker.kraft.disk_log import DiskLog, checkpoint_name, metadata_lo
 from millrace_broker.raft.records import DataRecord, Entry, OffsetAndEpoch
 from millrace_broker.raft.snapshot import Snapshot, encode_snapshot
 from millrace_broker.raft.voters import ReplicaKey, VoterSet
+from millrace_broker.storage.log_manager import parse_partition_dir
 
 VOTERS = VoterSet.from_keys([ReplicaKey(1)])
 
@@ -171,3 +172,8 @@ def test_a_log_at_the_old_place_is_moved(tmp_path: Path) -> None:
     moved = DiskLog(directory)
     assert payloads(moved) == [b"r0", b"r1", b"r2"]
     moved.close()
+
+
+def test_the_partition_log_manager_leaves_the_metadata_log_alone() -> None:
+    assert parse_partition_dir("__cluster_metadata-0") is None
+    assert parse_partition_dir("orders-0") == ("orders", 0)

@@ -1,9 +1,11 @@
 """The replicated log seen by the Raft core, and an in-memory implementation.
 
-``RaftLog`` is the seam to storage: the real one adapts the broker's segment store to
-``__cluster_metadata``; ``MemoryLog`` backs the simulation.  Offsets are dense.  The log
-starts at ``start_offset``, which is 0 or the end offset of the latest snapshot (the
-prefix below it has been folded into the snapshot and deleted).
+``RaftLog`` is the seam to storage: the real one is ``kraft/disk_log.py``; ``MemoryLog``
+backs the simulation.  Offsets are dense.  The log starts at ``start_offset``, which is 0
+or the end offset of a snapshot (the prefix below it has been folded into the snapshot
+and deleted).  In ``MemoryLog`` that is the latest snapshot; the disk log keeps one
+snapshot interval more (as Kafka keeps segments after a snapshot), so there
+``latest_snapshot()`` may end above ``start_offset``.
 
 Divergence detection (KIP-595) needs ``end_offset_for_epoch(e)``: the largest epoch
 ``e' <= e`` that the log knows and the offset where ``e'`` ends (the start of the next
