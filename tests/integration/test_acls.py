@@ -286,3 +286,77 @@ def test_granted_consumer_group_reads(sb: SecureBroker) -> None:
     finally:
         consumer.close()
     assert got == [b"v"]
+
+
+def test_forwarded_requests_are_authorized_as_the_client(tmp_path: Path) -> None:
+    """A dedicated controller and a SASL broker: admin calls the broker forwards carry the
+    client's principal to the controller (Envelope), and ACLs the controller commits reach
+    the broker through the metadata log."""
+    from support_broker import free_port
+    from support_kraft import KraftCluster
+    from support_security import PLAIN_USERS, jaas_plain
+
+    cluster = KraftCluster(
+        tmp_path,
+        size=1,
+        dedicated=True,
+        brokers=1,
+        settings=[
+            f"authorizer.class.name={STANDARD}",
+            # brokers reach the controller listener (PLAINTEXT) as User:ANONYMOUS
+            "super.users=User:admin;User:ANONYMOUS",
+        ],
+    )
+    broker = cluster.nodes[2]
+    broker.port = free_port()
+    listener = f"SASL_PLAINTEXT://127.0.0.1:{broker.port}"
+    broker.overrides += [
+        f"listeners={listener}",
+        f"advertised.listeners={listener}",
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=SASL_PLAINTEXT",
+        "sasl.mechanism.inter.broker.protocol=PLAIN",
+        "sasl.enabled.mechanisms=PLAIN",
+        f"listener.name.sasl_plaintext.plain.sasl.jaas.config={jaas_plain(PLAIN_USERS)}",
+    ]
+    cluster.start()
+    try:
+        plain = {
+            "bootstrap.servers": broker.bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+        }
+        as_admin = AdminClient({**plain, "sasl.username": "admin", "sasl.password": "admin-secret"})
+        as_alice = AdminClient({**plain, "sasl.username": "alice", "sasl.password": "alice-secret"})
+        refused = as_alice.create_topics([NewTopic(unique("alice-"), 1, 1)])
+        with pytest.raises(KafkaException) as failure:
+            next(iter(refused.values())).result(timeout=60)
+        assert failure.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+        prefix = unique("granted-") + "-"
+        grant = AclBinding(
+            ResourceType.TOPIC,
+            prefix,
+            ResourcePatternType.PREFIXED,
+            "User:alice",
+            "*",
+            AclOperation.CREATE,
+            AclPermissionType.ALLOW,
+        )
+        for future in as_admin.create_acls([grant]).values():
+            future.result(timeout=60)
+        deadline = time.monotonic() + 60
+        created = False
+        while not created and time.monotonic() < deadline:  # the ACL reaches the broker
+            future = next(iter(as_alice.create_topics([NewTopic(prefix + "t", 1, 1)]).values()))
+            try:
+                future.result(timeout=60)
+                created = True
+            except KafkaException as exc:
+                assert exc.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+                time.sleep(0.5)
+        assert created
+        controller_log = cluster.nodes[1].log()
+        assert "Principal = User:alice is Denied operation = CREATE" in controller_log
+    finally:
+        cluster.stop()
