@@ -26,9 +26,10 @@ from kio.serial import entity_reader
 from ..auth.errors import AuthenticationFailed
 from ..auth.plain import plain_client_token
 from ..auth.scram import MECHANISMS, ScramClient
+from ..config import BrokerConfig
 from ..protocol.codec import encode_request
 from ..protocol.framing import skip_tagged_fields
-from ..server.sasl_config import ClientSecurity
+from ..server.sasl_config import ClientSecurity, client_security
 from .tls import build_client_context
 
 _SIZE = struct.Struct(">i")
@@ -115,3 +116,16 @@ def secured_connector(security: ClientSecurity | None) -> Connector:
 
 async def plain_connect(host: str, port: int, timeout_s: float) -> Streams:
     return await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+
+
+def inter_node_connector(config: BrokerConfig, *, controller: bool) -> Connector:
+    """How this node reaches the controller listener (Raft, forwarding) or the
+    inter-broker listener (replica fetches) of the other nodes."""
+    if controller:
+        names = config.controller_listener_names
+        if not names:
+            return plain_connect
+        listener = names[0]
+    else:
+        listener = config.inter_broker_listener_name
+    return secured_connector(client_security(config, listener, controller=controller))

@@ -22,6 +22,7 @@ from ..metadata.controller import LocalController
 from ..metadata.journal import MetadataJournal
 from ..network.broker_client import BrokerConnection, open_broker_connection
 from ..network.listener import open_listener
+from ..network.secure_client import inter_node_connector
 from ..observability.exposition import MetricsEndpoint, serve_metrics
 from ..observability.metrics import isr_change_counter
 from ..observability.state_metrics import BrokerStateCollector
@@ -117,6 +118,9 @@ def build_kraft_broker(
     )
     channel.broker = broker
     broker.forwarder = Forwarder(driver.address_of)  # the current voters' endpoints
+    # security (issue 6): Raft messages and forwarded requests authenticate to secured
+    # controller listeners
+    driver.connect = broker.forwarder.connect = inter_node_connector(config, controller=True)
     return broker, driver
 
 
@@ -185,9 +189,12 @@ def replica_connector(broker: Broker) -> Connect:
     """How this broker's replica fetchers reach other brokers."""
     timeout_s = broker.config.get_int("replica.socket.timeout.ms") / 1000
     client_id = f"millrace-replica-{broker.node_id}"
+    secured = inter_node_connector(broker.config, controller=False)  # security (issue 6)
 
     async def connect(host: str, port: int) -> BrokerConnection:
-        return await open_broker_connection(host, port, client_id=client_id, timeout_s=timeout_s)
+        return await open_broker_connection(
+            host, port, client_id=client_id, timeout_s=timeout_s, connect=secured
+        )
 
     return connect
 
