@@ -72,6 +72,7 @@ class KafkaConnection(asyncio.Protocol):
             assert image is not None
             self._sasl = security.sasl.new_session(image)
         self._buffer = bytearray()
+        self._data_at = time.monotonic()
         self._busy = False
         self._paused = False
         self._closed = False
@@ -127,6 +128,9 @@ class KafkaConnection(asyncio.Protocol):
         self._answers.cancel()
 
     def data_received(self, data: bytes) -> None:
+        # When the newest bytes arrived: a frame served later waited at least since then
+        # (the request-queue-time metric; frames pipelined behind a busy request).
+        self._data_at = time.monotonic()
         self._buffer += data
         if not self._busy:
             self._serve_buffered()
@@ -166,6 +170,7 @@ class KafkaConnection(asyncio.Protocol):
                     client_host=self._peer,
                     reply=self._send_raw,
                     principal=self._principal,
+                    arrived=self._data_at,
                 )
                 if isinstance(result, Pipelined):
                     self._answers.later(result.answer)
