@@ -31,7 +31,7 @@ from ..raft.core import Committed
 from ..raft.records import DataRecord, Entry
 from ..raft.state import Follower, Leader
 from .driver import NotLeader, RaftDriver
-from .snapshots import SnapshotPolicy, take_snapshot
+from .snapshots import SnapshotPolicy, Snapshotter
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,18 @@ class RaftController:
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
         self.driver: RaftDriver | None = None
-        self._snapshots = snapshots or SnapshotPolicy()
         self._clock_ms = clock_ms
         self._applied = 0  # the image holds every record below this offset
         self._replay_failed = False  # then the image is not the log's state: no snapshot
-        self._timer: asyncio.TimerHandle | None = None
+        self.snapshotter = Snapshotter(
+            snapshots or SnapshotPolicy(),
+            state=lambda: (self._image, self._applied, not self._replay_failed),
+            clock_ms=clock_ms,
+        )
 
     def attach(self, driver: RaftDriver) -> None:
         self.driver = driver
+        self.snapshotter.node = driver.node
 
     @property
     def image(self) -> MetadataImage:
@@ -112,13 +116,13 @@ class RaftController:
                         # handed all of it out); snapshots stop until a snapshot is loaded
                         log.exception("metadata record at offset %d failed to apply", item.offset)
                         self._replay_failed = True
-                    self._snapshots.applied(len(item.record.payload))
+                    self.snapshotter.policy.applied(len(item.record.payload))
                 self._applied = item.offset + 1
             else:
                 new = decode_image(item.data, cluster_id=new.cluster_id)
                 self._replay_failed = False
                 self._applied = item.snapshot_id.offset
-                self._snapshots.reset(self._clock_ms())
+                self.snapshotter.policy.reset(self._clock_ms())
                 log.info(
                     "metadata image loaded from snapshot %d-%d: %d topics, %d brokers",
                     item.snapshot_id.offset,
@@ -130,43 +134,7 @@ class RaftController:
             self._image = new
             for listener in self._listeners:
                 listener(old, new)
-        self.maybe_snapshot()
-
-    def maybe_snapshot(self) -> None:
-        """Snapshot the image if the policy says so (a failure only keeps the log)."""
-        if self.driver is None:
-            return
-        now = self._clock_ms()
-        if not self._snapshots.due(now):
-            self._arm_timer(now)
-            return
-        self._snapshots.reset(now)
-        node = self.driver.node
-        if getattr(node.log, "closed", False):
-            return  # shutting down
-        if self._replay_failed or self._applied != node.applied_offset:
-            log.error("a metadata record failed to apply: not snapshotting this image")
-            return
-        try:
-            take_snapshot(node, self._image, self._applied)
-        except Exception:
-            log.exception("writing a metadata snapshot failed; the log is kept whole")
-
-    def _arm_timer(self, now: int) -> None:
-        policy = self._snapshots
-        if self._timer is not None or policy.bytes_since <= 0 or policy.max_interval_ms <= 0:
-            return
-        last = policy.last_ms if policy.last_ms is not None else now
-        delay_s = max(0, last + policy.max_interval_ms - now) / 1000
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # driven without an event loop (tests): commits still check the policy
-        self._timer = loop.call_later(delay_s, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.maybe_snapshot()
+        self.snapshotter.check()
 
     async def submit(self, plan: Plan) -> MetadataImage:
         async with self._lock:
