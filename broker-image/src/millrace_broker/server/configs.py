@@ -137,6 +137,14 @@ def _describe(
     raise _ResourceError(ErrorCode.invalid_request, f"Unsupported resource type {rtype}")
 
 
+def _check_alterable_broker(broker: Broker, name: str) -> None:
+    """Alters are decided by the active controller, for any registered broker: clients
+    send them to the broker they describe, which forwards them (as in KRaft)."""
+    if name.isdigit() and int(name) in broker.image.brokers:
+        return
+    _check_broker_name(broker, name)
+
+
 def _check_broker_name(broker: Broker, name: str) -> None:
     if name not in ("", str(broker.node_id)):
         raise _ResourceError(
@@ -196,7 +204,7 @@ async def _alter(broker: Broker, request: Any, desired_of: Any) -> Any:
                     desired_of(rtype, name, resource), broker=broker.effective_config()
                 )
             elif rtype == BROKER_RESOURCE:
-                _check_broker_name(broker, name)
+                _check_alterable_broker(broker, name)
                 desired = validate_dynamic_broker_configs(
                     desired_of(rtype, name, resource), per_broker=bool(name)
                 )
