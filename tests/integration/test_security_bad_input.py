@@ -261,3 +261,12 @@ def test_tls_listener_refuses_plaintext_bytes(sb: SecureBroker) -> None:
         assert not data.startswith(struct.pack(">i", len(frame)))
     fresh = RawConnection(sb.sasl_port)
     assert plain_login(fresh).error_code == 0
+
+
+def test_oversized_frame_before_authentication_closes(sb: SecureBroker) -> None:
+    """Before authentication a frame may not exceed sasl.server.max.receive.size (512 KiB):
+    an unauthenticated peer cannot make the broker buffer 100 MB."""
+    conn = RawConnection(sb.sasl_port)
+    conn.sock.sendall(struct.pack(">i", 1_000_000) + b"\x00" * 100)
+    assert closed_by_broker(conn)
+    assert "sasl.server.max.receive.size" in sb.broker.log()

@@ -147,6 +147,15 @@ class KafkaConnection(asyncio.Protocol):
             raise MalformedRequest(
                 f"request of {size} bytes exceeds socket.request.max.bytes={self._max_request}"
             )
+        sasl = self._sasl
+        if sasl is not None and not sasl.authenticated:
+            assert self._security is not None and self._security.sasl is not None
+            limit = self._security.sasl.max_receive_bytes
+            if size > limit:  # before authentication, frames are small (Kafka's limit)
+                raise MalformedRequest(
+                    f"frame of {size} bytes before SASL authentication exceeds "
+                    f"sasl.server.max.receive.size={limit}"
+                )
         if len(buf) < 4 + size:
             return None
         frame = bytes(buf[4 : 4 + size])
@@ -234,7 +243,11 @@ class KafkaConnection(asyncio.Protocol):
             self._count_authentication(mechanism, ok=True)
             log.debug("%s authenticated from %s with %s", session.principal, self._peer, mechanism)
         if reply.close_after:
-            self._abort("SASL authentication failed")
+            # As Kafka (connection.failed.authentication.delay.ms): the failure answer goes
+            # out now, the close a little later, which slows down password guessing.
+            assert self._security is not None and self._security.sasl is not None
+            delay_s = self._security.sasl.failed_delay_ms / 1000
+            self._abort("SASL authentication failed", delay_s=delay_s if reply.failure else 0)
 
     async def _await_then_continue(self, pending: Awaitable[Output | Throttled]) -> None:
         try:
@@ -284,11 +297,17 @@ class KafkaConnection(asyncio.Protocol):
         else:
             self._transport.writelines(output)
 
-    def _abort(self, reason: str) -> None:
+    def _abort(self, reason: str, *, delay_s: float = 0.0) -> None:
         log.info("closing connection from %s: %s", self._peer, reason)
         self._closed = True
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is None:
+            return
+        if delay_s > 0:
+            transport.pause_reading()
+            asyncio.get_running_loop().call_later(delay_s, transport.close)
+        else:
+            transport.close()
 
 
 def make_protocol_factory(

@@ -40,6 +40,8 @@ class SaslServerConfig:
     enabled: tuple[str, ...]
     plain_users: dict[str, str] = field(default_factory=dict, repr=False)
     max_reauth_ms: int = 0
+    max_receive_bytes: int = 524288  # sasl.server.max.receive.size
+    failed_delay_ms: int = 100  # connection.failed.authentication.delay.ms
 
     def mechanism(self, name: str, image: Callable[[], MetadataImage]) -> Mechanism:
         if name == "PLAIN":

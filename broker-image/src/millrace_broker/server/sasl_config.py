@@ -144,7 +144,16 @@ def sasl_settings(config: BrokerConfig, listener: str) -> SaslServerConfig:
                 "org.apache.kafka.common.security.plain.PlainLoginModule required ...;",
                 key=key,
             )
-    return SaslServerConfig(listener, enabled, users, _reauth_ms(config, listener, enabled))
+    receive = _value(config, listener, "sasl.server.max.receive.size")
+    delay = _value(config, listener, "connection.failed.authentication.delay.ms")
+    return SaslServerConfig(
+        listener,
+        enabled,
+        users,
+        _reauth_ms(config, listener, enabled),
+        max_receive_bytes=receive if isinstance(receive, int) else 524288,
+        failed_delay_ms=delay if isinstance(delay, int) else 100,
+    )
 
 
 def _reauth_ms(config: BrokerConfig, listener: str, enabled: tuple[str, ...]) -> int:
