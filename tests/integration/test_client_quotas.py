@@ -93,7 +93,7 @@ def test_kafka_configs_user_and_client_quotas(qbroker: BrokerProcess) -> None:
         "--entity-name",
         "alice",
         "--add-config",
-        "producer_byte_rate=-5",
+        "producer_byte_rate=10.5",  # byte rates are whole numbers
     )
     assert bad.returncode != 0
 

@@ -69,7 +69,8 @@ def test_op_validation() -> None:
     user = entity_of([(U, "a")])
     validate_op(user, KEY, 1024, False)
     validate_op(user, "request_percentage", 12.5, False)
-    for key, value in ((KEY, 10.5), (KEY, -1), ("connection_creation_rate", 5), ("bogus", 1)):
+    validate_op(user, KEY, 0, False)  # Kafka puts no bound on the value
+    for key, value in ((KEY, 10.5), ("connection_creation_rate", 5), ("bogus", 1)):
         with pytest.raises(QuotaError):
             validate_op(user, key, value, False)
 

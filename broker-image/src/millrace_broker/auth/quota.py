@@ -58,15 +58,15 @@ def entity_of(pairs: Sequence[tuple[str, str | None]]) -> Entity:
 
 
 def validate_op(entity: Entity, key: str, value: float, remove: bool) -> None:
+    """Kafka's ClientQuotaControlManager checks: a known key for the entity's types, and
+    a whole number for the LONG ones (byte rates). Kafka puts no bound on the value."""
     keys = IP_KEYS if entity and entity[0][0] == IP else CLIENT_KEYS
     if key not in keys:
-        raise QuotaError(f"Unrecognized quota key {key!r} for entity {list(entity)}")
+        raise QuotaError(f"Invalid configuration key {key}")
     if remove:
         return
-    if keys[key] and value != int(value):
-        raise QuotaError(f"Quota {key} must be a whole number, not {value}")
-    if value <= 0:
-        raise QuotaError(f"Quota {key} must be positive, not {value}")
+    if keys[key] and abs(value - round(value)) > 1e-6:
+        raise QuotaError(f"Configuration {key} must be a Long value")
 
 
 def candidates(user: str, client_id: str) -> list[Entity]:
@@ -146,6 +146,8 @@ class RateSensor:
         rate = self.rate(now_ms)
         if rate <= bound:
             return 0
+        if bound <= 0:  # a zero quota: as long as the window allows
+            return int(self.samples * self.window_ms)
         return int((rate - bound) / bound * self._elapsed_ms(now_ms))
 
 

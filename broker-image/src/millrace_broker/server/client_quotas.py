@@ -83,10 +83,16 @@ def handle_describe_client_quotas(broker: Broker, ctx: RequestContext, request: 
 def plan_quota_changes(
     image: MetadataImage, changes: list[tuple[Any, list[tuple[str, float, bool]]]]
 ) -> list[MetadataRecord]:
+    """Records for the quotas that change (as Kafka: an unchanged value or the removal of
+    an unset key writes nothing)."""
     records: list[MetadataRecord] = []
     for entity, ops in changes:
+        current = image.client_quotas.get(entity, {})
         for key, value, remove in ops:
-            records.append(ClientQuotaRecord(entity, key, float(value), remove))
+            if remove and key in current:
+                records.append(ClientQuotaRecord(entity, key, 0.0, remove=True))
+            elif not remove and current.get(key) != value:
+                records.append(ClientQuotaRecord(entity, key, float(value)))
     return records
 
 
