@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Iterator
-from functools import partial
 
 from kio.schema.errors import ErrorCode
 
 from ..coordinator.consumer_group import CgConfig
 from ..coordinator.manager import GroupConfig
 from ..coordinator.runtime import GroupCoordinator
-from ..metadata.controller import ControllerError, NewTopic, plan_create_topic
+from ..metadata.controller import ControllerError, NewTopic
 from ..protocol.record_batch import iter_batches
 from .broker import Broker
 
@@ -185,13 +184,18 @@ async def ensure_internal_topic(broker: Broker, name: str) -> ErrorCode:
         return ErrorCode.coordinator_not_available
     rf = wanted_rf
     try:
-        new = NewTopic(name, partitions, rf, {}, configs)
-        await broker.controller.submit(partial(plan_create_topic, topic=new))
+        # Through the active controller wherever it is (forwarded from other nodes).
+        await broker.create_topic(NewTopic(name, partitions, rf, {}, configs))
     except ControllerError as exc:
         if exc.error_code == ErrorCode.topic_already_exists:
             return ErrorCode.none
         log.warning("cannot create %s: %s", name, exc.message)
         return ErrorCode.coordinator_not_available
+    except Exception as exc:  # the controller could not be reached: the client retries
+        log.warning("cannot create %s yet: %s", name, exc)
+        return ErrorCode.coordinator_not_available
+    if name not in broker.image.topics:
+        return ErrorCode.coordinator_not_available  # not in this node's metadata yet
     log.info("created %s with %d partitions", name, partitions)
     if name == OFFSETS_TOPIC:
         coordinator_for(broker).ensure_loaded()
