@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from millrace_broker.kraft import disk_log
 from millrace_broker.kraft.disk_log import DiskLog, checkpoint_name, metadata_log_directory
 from millrace_broker.raft.records import DataRecord, Entry, OffsetAndEpoch
 from millrace_broker.raft.snapshot import Snapshot, encode_snapshot
@@ -177,3 +178,32 @@ def test_a_log_at_the_old_place_is_moved(tmp_path: Path) -> None:
 def test_the_partition_log_manager_leaves_the_metadata_log_alone() -> None:
     assert parse_partition_dir("__cluster_metadata-0") is None
     assert parse_partition_dir("orders-0") == ("orders", 0)
+
+
+def test_a_failed_log_rewrite_keeps_the_old_file_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = DiskLog(tmp_path)
+    fill(log, 10)
+    snap(log, 3)
+    real = disk_log._write_durably
+
+    def full_disk(path: Path, data: bytes) -> None:
+        if path.name == "log":
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(disk_log, "_write_durably", full_disk)
+    with pytest.raises(OSError):
+        snap(log, 7)  # the checkpoint is written; rewriting the log file fails
+    monkeypatch.setattr(disk_log, "_write_durably", real)
+    assert log.start_offset == 3
+    fill(log, 2)
+    log.truncate_to(11)  # positions still match the old file
+    log.close()
+    reopened = DiskLog(tmp_path)
+    assert reopened.latest_snapshot() == Snapshot(OffsetAndEpoch(7, 1), VOTERS, b"state@7")
+    # the old file still starts at 0: the log keeps it all, which is safe
+    assert (reopened.start_offset, reopened.end_offset) == (0, 11)
+    assert payloads(reopened) == [f"r{i}".encode() for i in range(11)]
+    reopened.close()

@@ -254,6 +254,7 @@ class DiskLog(MemoryLog):
         end, epoch = snapshot.snapshot_id
         continues = self.epoch_at(end - 1) == epoch and end <= self.end_offset
         start_before = self.start_offset
+        positions_before = list(self._positions)
         path = self._dir / checkpoint_name(end, epoch)
         if write:
             _write_durably(path, encode_snapshot(snapshot))
@@ -274,7 +275,17 @@ class DiskLog(MemoryLog):
                 epoch,
             )
         if self.start_offset != start_before or not continues:
-            self._rewrite()
+            try:
+                self._rewrite()
+            except OSError:
+                # The old file is intact: keep using it. Its prefix below the new start
+                # is skipped at the next open; a replaced log must not survive, so cut it.
+                if continues:
+                    self._positions = positions_before[self.start_offset - start_before :]
+                else:
+                    self._cut_file(0)
+                    self._positions = []
+                raise
         for old in self.checkpoints():
             if old not in keep and _checkpoint_offset(old) != 0:
                 old.unlink(missing_ok=True)
@@ -290,8 +301,8 @@ class DiskLog(MemoryLog):
             positions.append(position)
             position += len(frame)
             chunks.append(frame)
-        self._file.close()
         _write_durably(self._dir / LOG_FILE, b"".join(chunks))
+        self._file.close()  # the old file, replaced by the rename
         self._file = open(self._dir / LOG_FILE, "a+b")  # noqa: SIM115
         self._file.seek(0, os.SEEK_END)
         self._positions = positions
