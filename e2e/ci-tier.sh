@@ -2,8 +2,9 @@
 # The e2e tier of CI (.ci/run calls this). The offline toolchain takes longer than CI's
 # 90 minutes to build from cold, so it is built once per machine by
 # `e2e/cluster.sh up --offline`; this tier runs only where that cache exists.
-#   cache present: start Docker (../shared/env/docker-up.sh), bring the cluster up, run the
-#                  e2e pytest tier, delete the cluster (MILLRACE_E2E_KEEP=1 keeps it),
+#   cache present: start Docker (../shared/env/docker-up.sh), bring the cluster up, build
+#                  and load the project images, run the e2e pytest tier (cluster, then
+#                  operator tests), delete the cluster (MILLRACE_E2E_KEEP=1 keeps it),
 #                  exit with pytest's status
 #   cache absent:  print one loud line saying the tier did not run and why; exit 0
 set -uo pipefail
@@ -25,6 +26,8 @@ if ! docker info >/dev/null 2>&1; then
 fi
 export MILLRACE_E2E_OFFLINE=1
 "$E2E_DIR/cluster.sh" up --offline || { echo "E2E TIER FAILED: e2e/cluster.sh up --offline failed (step named above)"; exit 1; }
+# the operator, broker and client images from this tree (wheels from the host's wheel cache)
+"$E2E_DIR/cluster.sh" load-images --offline || { echo "E2E TIER FAILED: e2e/cluster.sh load-images failed (step named above)"; exit 1; }
 export MILLRACE_E2E_KUBECONFIG=$CACHE/${MILLRACE_E2E_CLUSTER:-millrace-e2e}.kubeconfig
 cd "$REPO"
 timeout_arg=(); python3 -c 'import pytest_timeout' 2>/dev/null && timeout_arg=(--timeout=900)
