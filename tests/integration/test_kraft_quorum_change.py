@@ -34,10 +34,31 @@ def quorum(tmp_path: Path) -> Iterator[DynamicQuorum]:
         q.stop()
 
 
-def metadata_quorum(*args: str) -> str:
+def metadata_quorum(*args: str, attempts: int = 1) -> str:
+    """Run the Kafka tool; voter changes are retried as Kafka's docs advise when the
+    leader answers "retry" (new voter not caught up yet, leader changing: busy machine)."""
     from kafkaref import kafka_cli
 
-    return str(kafka_cli("kafka-metadata-quorum", *args, check=True, timeout=180).stdout)
+    for attempt in range(attempts):
+        proc = kafka_cli("kafka-metadata-quorum", *args, timeout=180)
+        if proc.returncode == 0:
+            return str(proc.stdout)
+        retriable = any(s in proc.stderr for s in ("retry", "Timed out", "NotLeader"))
+        if attempt + 1 == attempts or not retriable:
+            raise AssertionError(f"kafka-metadata-quorum {args} failed:\n{proc.stderr}")
+        time.sleep(2)
+    raise AssertionError("unreachable")
+
+
+def until_accepted(call, timeout: float = 90.0):  # type: ignore[no-untyped-def]
+    """A voter change, retried while the leader says retry (REQUEST_TIMED_OUT 7,
+    NOT_LEADER_OR_FOLLOWER 6): what an operator does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = call()
+        if response.error_code not in (6, 7) or time.monotonic() > deadline:
+            return response
+        time.sleep(1)
 
 
 def wait_for(predicate, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
@@ -71,6 +92,7 @@ def test_standalone_quorum_grows_and_shrinks_with_kafka_metadata_quorum(
             "--command-config",
             str(node.properties),
             "add-controller",
+            attempts=5,
         )
         assert f"Added controller {node.node_id} with directory id {node.directory_id}" in out
     expected = {n.node_id: n.directory_id for n in (first, *joiners)}
@@ -138,7 +160,8 @@ def test_a_voter_back_on_a_new_port_announces_it(quorum: DynamicQuorum) -> None:
     second = quorum.add_node(2, mode=["--no-initial-controllers"])
     second.process.start(timeout=120)
     quorum.wait_observer(2)
-    assert add_raft_voter(first.controller_port, quorum.cluster_id, second).error_code == 0
+    added = until_accepted(lambda: add_raft_voter(first.controller_port, quorum.cluster_id, second))
+    assert added.error_code == 0, added.error_message
     assert second.process.stop() == 0
     new_port = quorum.move_controller(2)
     second.process.start(timeout=120)
@@ -180,10 +203,10 @@ def test_add_and_remove_a_controller_under_load_loses_nothing(quorum: DynamicQuo
     wait_for(lambda: producer.count() >= 2000, "2000 acknowledged records before the change")
     before = producer.count()
     via = nodes[1].process.port  # a broker listener: the broker forwards to the controller
-    added = add_raft_voter(via, quorum.cluster_id, newcomer)
+    added = until_accepted(lambda: add_raft_voter(via, quorum.cluster_id, newcomer))
     assert added.error_code == 0, added.error_message
     leader = int(quorum.describe().leader_id)
-    removed = remove_raft_voter(via, quorum.cluster_id, leader, ids[leader])
+    removed = until_accepted(lambda: remove_raft_voter(via, quorum.cluster_id, leader, ids[leader]))
     assert removed.error_code == 0, removed.error_message
     after_change = producer.count()
     wait_for(lambda: producer.count() >= after_change + 2000, "progress after the change", 90)
