@@ -23,7 +23,7 @@ from ..storage.log_config import LogConfig
 from ..storage.log_manager import LogManager
 from ..storage.partition_log import PartitionLog
 from .alter_partition import LocalControllerChannel
-from .forwarding import FORWARDED_KEYS, Forwarder, create_topics_frame
+from .forwarding import FORWARDED_KEYS, UNKNOWN_CONTROLLER, Forwarder, create_topics_frame
 from .purgatory import FetchPurgatory
 from .replica_manager import ReplicaManager
 
@@ -58,7 +58,7 @@ class Broker:
         self.purgatory = FetchPurgatory()
         self.metrics = BrokerMetrics()  # fed by the request path; served by wiring
         self._producer_ids: tuple[int, int] = (0, 0)  # next id, end of the reserved block
-        self.forwarder: Forwarder | None = None
+        self._forwarder: Forwarder | None = None
         self.controller_listener_names: frozenset[str] = frozenset(config.controller_listener_names)
         controller.subscribe(self.on_metadata_change)
         # Replication (leader/follower state, high watermarks, ISR): after the logs exist.
@@ -66,6 +66,17 @@ class Broker:
             self, controller_channel or LocalControllerChannel(controller)
         )
         controller.subscribe(self.replication.on_metadata_change)
+
+    @property
+    def forwarder(self) -> Forwarder | None:
+        return self._forwarder
+
+    @forwarder.setter
+    def forwarder(self, forwarder: Forwarder | None) -> None:
+        """Forwarded requests follow this node's view of the active controller."""
+        self._forwarder = forwarder
+        if forwarder is not None:
+            forwarder.active_controller = lambda: self.controller.active_controller_id
 
     @property
     def image(self) -> MetadataImage:
@@ -97,7 +108,10 @@ class Broker:
             or self.controller.is_active
         ):
             return None
-        return self.controller.active_controller_id
+        active = self.controller.active_controller_id
+        # None: an election is under way (right after start, say). Serving here would
+        # answer NOT_CONTROLLER; the forwarder waits for the winner instead.
+        return UNKNOWN_CONTROLLER if active is None else active
 
     async def create_topic(self, new: NewTopic) -> None:
         """Create a topic through the active controller, wherever it is, and wait until

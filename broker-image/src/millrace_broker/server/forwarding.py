@@ -6,12 +6,20 @@ active controller only. A node that is not the active controller sends the clien
 request frame, unchanged, to the active controller's controller listener and relays the
 response frame, unchanged: same API, same version, same correlation id, so the client
 cannot tell. One connection per controller carries one forwarded request at a time.
+
+As Kafka's forwarding manager, a forwarded request outlives controller changes: while no
+active controller is known (an election, as right after the cluster starts) it waits for
+one, and when the controller it reached answers NOT_CONTROLLER (it lost its leadership
+meanwhile) or cannot be reached, the request goes again to whichever controller is
+active then, until the forwarding timeout. Only then does the client see the last
+answer, or its connection is closed (it retries).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import struct
 from collections.abc import Awaitable, Callable
 
@@ -25,10 +33,15 @@ from kio.static.primitive import i16, i32, i32Timedelta
 
 from ..metadata.controller import NewTopic
 from ..protocol.codec import encode_request
+from .controller_answer import says_not_controller
+
+log = logging.getLogger(__name__)
 
 # 80/81: AddRaftVoter/RemoveRaftVoter, which Kafka brokers forward too (KIP-853)
 FORWARDED_KEYS = frozenset({19, 20, 22, 30, 31, 33, 37, 43, 44, 45, 46, 49, 51, 55, 80, 81})
 _SIZE = struct.Struct(">i")
+UNKNOWN_CONTROLLER = -1  # Broker.should_forward: forward once a controller is elected
+_RETRY_S = 0.05
 
 
 class ForwardingError(Exception):
@@ -88,8 +101,49 @@ class Forwarder:
         )
         self._connections: dict[int, _ControllerConnection] = {}
         self.connect: Connect = _open_plain  # secured by wiring for a secured listener
+        # the active controller as this node knows it (set by the Broker); without it a
+        # request goes once to the controller it names
+        self.active_controller: Callable[[], int | None] | None = None
 
     async def forward(self, controller_id: int, frame: bytes, *, timeout_s: float = 30.0) -> bytes:
+        """Send `frame` to the active controller and return its answer (size prefix
+        included); `controller_id` may be UNKNOWN_CONTROLLER."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        target = controller_id
+        for _ in range(1_000_000):  # bounded by the deadline; the count is a backstop
+            if target == UNKNOWN_CONTROLLER:
+                target = await self._await_active(deadline)
+            remaining = max(deadline - loop.time(), 0.1)
+            try:
+                response = await self._send(target, frame, remaining)
+            except ForwardingError:
+                if self.active_controller is None or loop.time() >= deadline:
+                    raise
+                log.info("controller %d unreachable; forwarding again", target)
+            else:
+                if (
+                    self.active_controller is None
+                    or loop.time() >= deadline
+                    or not says_not_controller(frame, response)
+                ):
+                    return response
+                log.info("controller %d is no longer active; forwarding again", target)
+            await asyncio.sleep(_RETRY_S)
+            target = UNKNOWN_CONTROLLER
+        raise ForwardingError("forwarding gave up")
+
+    async def _await_active(self, deadline: float) -> int:
+        loop = asyncio.get_running_loop()
+        while True:
+            active = self.active_controller() if self.active_controller is not None else None
+            if active is not None:
+                return active
+            if loop.time() >= deadline:
+                raise ForwardingError("no active controller was elected in time")
+            await asyncio.sleep(_RETRY_S)
+
+    async def _send(self, controller_id: int, frame: bytes, timeout_s: float) -> bytes:
         address = self._address_of(controller_id)
         if address is None:
             raise ForwardingError(f"no address for controller {controller_id}")
