@@ -71,6 +71,18 @@ def test_format_modes_from_the_command_line(tmp_path: Path) -> None:
     static = load_broker_config(None, [f"log.dirs={tmp_path / 'static'}"])
     with pytest.raises(StorageFormatError, match=r"controller\.quorum\.bootstrap\.servers"):
         plan_format_mode(static, standalone=True)
+    wildcard = load_broker_config(
+        None,
+        [
+            "listeners=PLAINTEXT://:9092,CONTROLLER://0.0.0.0:9093",
+            "advertised.listeners=PLAINTEXT://h:9092",
+            "controller.quorum.bootstrap.servers=h:9093",
+            f"log.dirs={tmp_path / 'w'}",
+        ],
+    )
+    with pytest.raises(StorageFormatError, match="advertise the controller listener"):
+        plan_format_mode(wildcard, standalone=True)
+    assert own_endpoints(wildcard) == ()  # nothing dialable to announce
     with pytest.raises(StorageFormatError, match="controllers only"):
         plan_format_mode(dynamic(tmp_path, roles="broker", node_id=4), standalone=True)
 

@@ -61,6 +61,11 @@ def static_voter_set(config: BrokerConfig) -> VoterSet:
     )
 
 
+def is_dialable(host: str) -> bool:
+    """A host another machine can connect to (not empty, not a wildcard bind address)."""
+    return host not in ("", "0.0.0.0", "::", "[::]")
+
+
 def is_dynamic_quorum(config: BrokerConfig) -> bool:
     return not config.controller_quorum_voters
 
@@ -111,7 +116,8 @@ def build_kraft(
         peer_address=peers,
         on_commit=controller.on_commit,
         learn_peer=peers.learn,
-        endpoint=f"{own[0].host or 'localhost'}:{own[0].port}" if own else None,
+        # peers must be able to dial it: never a wildcard bind address
+        endpoint=f"{own[0].host}:{own[0].port}" if own and is_dialable(own[0].host) else None,
     )
     controller.attach(driver)
     return controller, driver

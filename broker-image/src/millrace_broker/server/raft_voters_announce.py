@@ -27,6 +27,7 @@ from kio.serial import entity_reader
 from kio.static.primitive import i16, i32, u16
 
 from ..config import BrokerConfig
+from ..kraft.bootstrap import is_dialable
 from ..kraft.controller import RaftController
 from ..protocol.codec import encode_request
 from ..raft import messages
@@ -43,7 +44,8 @@ KRAFT_VERSIONS = (0, 1)  # the kraft.version range this controller supports
 def own_endpoints(config: BrokerConfig) -> tuple[tuple[str, str], ...]:
     """This controller's endpoints as a voter record carries them (advertised first)."""
     listeners = config.advertised_controller_listeners or config.controller_listeners
-    return tuple((x.name, f"{x.host or 'localhost'}:{x.port}") for x in listeners)
+    # a wildcard bind address is no endpoint to publish: announce nothing then
+    return tuple((x.name, f"{x.host}:{x.port}") for x in listeners if is_dialable(x.host))
 
 
 def plan_announcement(node: RaftNode, endpoints: tuple[tuple[str, str], ...]) -> Voter | None:

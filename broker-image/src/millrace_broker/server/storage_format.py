@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from ..config import BrokerConfig
+from ..kraft.bootstrap import is_dialable
 from ..raft.format import (
     FormatError,
     FormatMode,
@@ -97,7 +98,13 @@ def plan_format_mode(
                 "--standalone needs this controller's endpoint: add a listener named in "
                 "controller.listener.names to listeners"
             )
-        return Standalone(f"{endpoints[0].host or 'localhost'}:{endpoints[0].port}")
+        if not is_dialable(endpoints[0].host):
+            raise StorageFormatError(
+                f"--standalone would publish {endpoints[0]} as this controller's endpoint: "
+                "advertise the controller listener with a reachable host in "
+                "advertised.listeners"
+            )
+        return Standalone(f"{endpoints[0].host}:{endpoints[0].port}")
     if initial_controllers is not None:
         try:
             voters = parse_initial_controllers(initial_controllers, listener=listener)
