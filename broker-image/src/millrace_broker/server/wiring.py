@@ -32,6 +32,7 @@ from .alter_partition_rpc import QuorumControllerChannel
 from .broker import Broker, Endpoint
 from .dispatch import Dispatcher
 from .forwarding import Forwarder
+from .group_handlers import install_coordinators, stop_coordinators
 from .handlers import CONTROLLER_HANDLERS, HANDLERS
 from .heartbeat import controlled_shutdown, fencing_loop, heartbeat_loop
 from .leader_balance import leader_balance_loop
@@ -69,6 +70,8 @@ class RunningBroker:
         if self.driver is not None:
             await self.driver.stop()
             self.driver.node.log.close()  # type: ignore[attr-defined]
+        if self.broker.config.is_broker:
+            await stop_coordinators(self.broker)  # their timers, before the logs close
         await self.broker.replication.stop()  # replication (issue 4): fetchers, HW checkpoint
         self.broker.logs.close()
         if self.journal is not None:
@@ -144,6 +147,7 @@ async def start(
         dispatcher = Dispatcher(broker, HANDLERS)
         servers = await _listen(config, dispatcher, controller_listeners=False)
         broker.replication.start(replica_connector(broker))  # replication (issue 4): fetchers, ISR
+        install_coordinators(broker)  # groups and transactions follow their partitions
         return RunningBroker(broker, dispatcher, servers, journal)
     broker, driver = build_kraft_broker(config, cluster_id=cluster_id, format_mode=format_mode)
 
@@ -166,6 +170,7 @@ async def start(
     dispatcher = Dispatcher(broker, HANDLERS)
     servers += await _listen(config, dispatcher, controller_listeners=False)
     broker.replication.start(replica_connector(broker))  # replication (issue 4): fetchers, ISR
+    install_coordinators(broker)  # groups and transactions follow their partitions
     tasks.append(asyncio.create_task(heartbeat_loop(broker)))
     return RunningBroker(broker, dispatcher, servers, None, driver, tasks)
 
