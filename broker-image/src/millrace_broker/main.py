@@ -19,6 +19,7 @@ sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
 
 import argparse
 import asyncio
+import os
 from pathlib import Path
 
 
@@ -63,6 +64,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "observer, to be added with kafka-metadata-quorum add-controller",
     )
     parser.add_argument(
+        "--format-file",
+        type=Path,
+        default=os.environ.get("MILLRACE_FORMAT_FILE"),
+        help="how to format empty storage when no quorum flag is given: a properties file "
+        "whose initial.controllers lists the first voters (default: $MILLRACE_FORMAT_FILE)",
+    )
+    parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     parser.add_argument(
@@ -84,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError, load_broker_config
     from .observability.exposition import parse_address
     from .observability.log_format import configure_logging
-    from .server.storage_format import StorageFormatError, plan_format_mode
+    from .server.storage_format import StorageFormatError, plan_format_file, plan_format_mode
     from .server.wiring import run
 
     args = parse_args(argv)
@@ -110,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             initial_controllers=args.initial_controllers,
             no_initial_controllers=args.no_initial_controllers,
         )
+        if format_mode is None and args.format_file is not None:
+            format_mode = plan_format_file(config, Path(args.format_file))
         asyncio.run(
             run(
                 config,

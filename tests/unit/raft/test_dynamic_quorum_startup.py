@@ -27,6 +27,7 @@ from millrace_broker.server.storage_format import (
     StorageFormatError,
     directory_id,
     format_for_kraft,
+    plan_format_file,
     plan_format_mode,
 )
 
@@ -159,3 +160,22 @@ def test_a_voter_announces_only_a_changed_endpoint(tmp_path: Path) -> None:
     assert isinstance(unsure.state, Follower)
     unsure.state.has_fetched = False  # the voter set may be stale until we have fetched
     assert plan_announcement(unsure, mine) is None
+
+
+def test_the_operators_format_file(tmp_path: Path) -> None:
+    """`<pod>.format` (MILLRACE_FORMAT_FILE): listed controllers start the quorum, a
+    controller added later joins as an observer, brokers and static quorums need none."""
+    path = tmp_path / "pod.format"
+    path.write_text(
+        f"cluster.id={CLUSTER}\nnode.id=1\ndirectory.id={DIR_A}\n"
+        f"initial.controllers=1@c1:9093:{DIR_A},2@c2:9093:{DIR_B}\n"
+    )
+    mode = plan_format_file(dynamic(tmp_path), path)
+    assert isinstance(mode, InitialControllers) and mode.voters.ids == {1, 2}
+    assert plan_format_file(dynamic(tmp_path, node_id=3), path) == NoInitialControllers()
+    assert plan_format_file(dynamic(tmp_path, roles="broker", node_id=4), path) is None
+    static = load_broker_config(None, [f"log.dirs={tmp_path / 'static'}"])
+    assert plan_format_file(static, path) is None
+    path.write_text("initial.controllers=1@c1:9093:\n")  # no directory id yet
+    with pytest.raises(StorageFormatError, match=r"initial\.controllers"):
+        plan_format_file(dynamic(tmp_path), path)

@@ -29,6 +29,7 @@ from ..raft.format import (
     NoInitialControllers,
     Standalone,
     parse_initial_controllers,
+    parse_meta_properties,
     plan_format,
     write_format,
 )
@@ -112,6 +113,29 @@ def plan_format_mode(
         except FormatError as exc:
             raise StorageFormatError(str(exc)) from exc
     return NoInitialControllers()
+
+
+FORMAT_FILE_ENV = "MILLRACE_FORMAT_FILE"
+
+
+def plan_format_file(config: BrokerConfig, path: Path) -> FormatMode | None:
+    """The format mode a format file asks for (the operator's `<pod>.format`:
+    `initial.controllers=id@host:port:directoryId,...` for the quorum's first voters).
+
+    Only for a dynamic quorum's controllers: one listed there formats with the initial
+    voter set; one that is not (added later, to join with AddRaftVoter) formats with
+    `--no-initial-controllers`. Static quorums and brokers need no mode (None)."""
+    if config.controller_quorum_voters or not config.is_controller or not path.exists():
+        return None
+    wanted = parse_meta_properties(path.read_bytes()).get("initial.controllers", "")
+    if not wanted:
+        return NoInitialControllers()
+    listener = (config.controller_listener_names or ["CONTROLLER"])[0]
+    try:
+        voters = parse_initial_controllers(wanted, listener=listener)
+    except FormatError as exc:
+        raise StorageFormatError(f"{path}: initial.controllers: {exc}") from exc
+    return InitialControllers(voters) if config.node_id in voters.ids else NoInitialControllers()
 
 
 def ensure_formatted(
