@@ -50,9 +50,9 @@ def secure_node_settings(
     ]
 
 
-def secured_cluster(root: Path, passwords: dict[int, str]) -> KraftCluster:
+def secured_cluster(root: Path, passwords: dict[int, str], reauth_ms: int = 0) -> KraftCluster:
     ca = TestCA.create(root / "tls")
-    cluster = KraftCluster(root, 3)
+    cluster = KraftCluster(root, 3, settings=[f"connections.max.reauth.ms={reauth_ms}"])
     for node_id, node in cluster.nodes.items():
         assert node.controller_port is not None
         node.overrides += secure_node_settings(
@@ -61,9 +61,11 @@ def secured_cluster(root: Path, passwords: dict[int, str]) -> KraftCluster:
     return cluster
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[KraftCluster]:
-    cluster = secured_cluster(tmp_path, {})
+@pytest.fixture(params=[0, 4000], ids=["unlimited-sessions", "4s-sessions"])
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[KraftCluster]:
+    """With connections.max.reauth.ms=4000 every inter-node connection outlives its SASL
+    session several times during the test: nodes must reconnect in time."""
+    cluster = secured_cluster(tmp_path, {}, reauth_ms=request.param)
     cluster.start()
     try:
         yield cluster
@@ -88,6 +90,11 @@ def test_quorum_forwarding_and_replication_authenticate(cluster: KraftCluster) -
     produce_all(cluster.bootstrap, "inter-1", values, acks="all")
     assert cluster.wait_full_isr("inter-1", timeout=90)  # followers fetched over SASL_SSL
     assert [m.value() for m in consume_n(cluster.bootstrap, "inter-1", 50)] == values
+    time.sleep(10)  # sessions (if limited) end; the cluster keeps working
+    more = [f"s{i}".encode() for i in range(20)]
+    produce_all(cluster.bootstrap, "inter-2", more, acks="all")
+    assert cluster.wait_full_isr("inter-2", timeout=60)
+    assert [m.value() for m in consume_n(cluster.bootstrap, "inter-2", 20)] == more
     for node in cluster.nodes.values():
         log = node.log()
         assert "node-secret" not in log

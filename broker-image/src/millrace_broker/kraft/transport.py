@@ -224,6 +224,8 @@ class PeerLink:
             frame = await self._queue.get()
             for _attempt in range(2):
                 try:
+                    if writer is not None and writer.is_closing():
+                        writer = None  # closed under us (e.g. its SASL session ended)
                     if writer is None:
                         addr = self._address()
                         if addr is None:

@@ -6,7 +6,9 @@ SASL_SSL the connection is wrapped in TLS (the listener's `ssl.*` settings, host
 verification per `ssl.endpoint.identification.algorithm`); with SASL_PLAINTEXT or
 SASL_SSL it then authenticates as a Kafka client does: SaslHandshake v1, then
 SaslAuthenticate v2 rounds (PLAIN: one; SCRAM: two, and the server's signature is
-verified), with the `username`/`password` of the listener's JAAS config. A refusal
+verified), with the `username`/`password` of the listener's JAAS config. When the peer
+grants a limited session (`connections.max.reauth.ms`), the connection is closed at 85%
+of it and its owner reconnects (Kafka's clients re-authenticate instead). A refusal
 raises `AuthenticationError` (retried by the caller like any connection failure, but
 logged with the broker's reason so a wrong inter-broker password is obvious).
 """
@@ -56,7 +58,8 @@ async def _round_trip(streams: Streams, request: Any, correlation_id: int, timeo
     return response
 
 
-async def authenticate(streams: Streams, security: ClientSecurity, timeout_s: float) -> None:
+async def authenticate(streams: Streams, security: ClientSecurity, timeout_s: float) -> int:
+    """Authenticate; the session lifetime the peer granted in ms (0: unlimited)."""
     mechanism = security.mechanism
     assert mechanism is not None and security.username is not None
     password = security.password or ""
@@ -68,9 +71,12 @@ async def authenticate(streams: Streams, security: ClientSecurity, timeout_s: fl
         )
     correlation = iter(range(2, 10))
 
+    lifetime_ms = [0]
+
     async def step(token: bytes) -> bytes:
         request = SaslAuthenticateRequest(auth_bytes=token)
         response = await _round_trip(streams, request, next(correlation), timeout_s)
+        lifetime_ms[0] = int(response.session_lifetime.total_seconds() * 1000)
         if response.error_code != 0:
             raise AuthenticationError(
                 f"{security.listener}: authentication as {security.username} with "
@@ -80,13 +86,14 @@ async def authenticate(streams: Streams, security: ClientSecurity, timeout_s: fl
 
     if mechanism == "PLAIN":
         await step(plain_client_token(security.username, password))
-        return
+        return lifetime_ms[0]
     scram = ScramClient(MECHANISMS[mechanism], security.username, password)
     try:
         server_first = await step(scram.first())
         scram.verify(await step(scram.final(server_first)))
     except AuthenticationFailed as exc:
         raise AuthenticationError(f"{security.listener}: {exc}") from exc
+    return lifetime_ms[0]
 
 
 def secured_connector(security: ClientSecurity | None) -> Connector:
@@ -105,10 +112,16 @@ def secured_connector(security: ClientSecurity | None) -> Connector:
         streams = await asyncio.wait_for(opened, timeout_s)
         if security is not None and security.mechanism is not None:
             try:
-                await authenticate(streams, security, timeout_s)
+                lifetime_ms = await authenticate(streams, security, timeout_s)
             except BaseException:
                 streams[1].close()
                 raise
+            if lifetime_ms > 0:
+                # The peer closes a connection used after its session lifetime
+                # (connections.max.reauth.ms). Rather than re-authenticate in the middle
+                # of a stream, close it a little before; its owner reconnects.
+                loop = asyncio.get_running_loop()
+                loop.call_later(lifetime_ms * 0.85 / 1000, streams[1].close)
         return streams
 
     return connect

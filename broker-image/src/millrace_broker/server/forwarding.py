@@ -69,6 +69,8 @@ class _ControllerConnection:
         async with self._lock:
             for attempt in range(2):
                 try:
+                    if self._streams is not None and self._streams[1].is_closing():
+                        self._streams = None  # closed under us (e.g. its SASL session ended)
                     if self._streams is None:
                         self._streams = await self._connect(*self.address, timeout_s)
                     reader, writer = self._streams
