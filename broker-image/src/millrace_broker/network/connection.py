@@ -119,7 +119,8 @@ class KafkaConnection(asyncio.Protocol):
             counter.labels(self._listener, mechanism).inc()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._metrics is not None and not self._lost:
+        # counted in connection_made only (a failed TLS handshake never gets there)
+        if self._metrics is not None and not self._lost and self._transport is not None:
             self._metrics.connections.labels(self._listener).dec()
         self._lost = True
         self._closed = True
