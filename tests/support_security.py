@@ -177,12 +177,18 @@ def secure_overrides(
 
 
 @contextmanager
-def secure_broker(directory: Path, extra: list[str] | None = None) -> Iterator[SecureBroker]:
+def secure_broker(
+    directory: Path, extra: list[str] | None = None, *, extra_args: list[str] | None = None
+) -> Iterator[SecureBroker]:
     ca = TestCA.create(directory / "tls")
     sasl_port, sasl_ssl_port, ssl_port, controller = (free_port() for _ in range(4))
     overrides = secure_overrides(ca, sasl_port, sasl_ssl_port, ssl_port, controller)
     broker = BrokerProcess(
-        directory / "data", sasl_port, [*overrides, *(extra or [])], controller_port=controller
+        directory / "data",
+        sasl_port,
+        [*overrides, *(extra or [])],
+        controller_port=controller,
+        extra_args=list(extra_args or []),
     )
     broker.start()
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,10 +20,12 @@ from kio.serial import entity_reader
 from millrace_broker.auth.scram import SCRAM_SHA_512, ScramClient
 from millrace_broker.protocol.codec import encode_request
 from millrace_broker.protocol.framing import skip_tagged_fields
+from support_broker import free_port
 from support_security import SECRETS, SecureBroker, librdkafka_conf, secure_broker
 from support_wire import RawConnection
 
 REAUTH_MS = 3000
+METRICS_PORT = free_port()
 UNSUPPORTED_SASL_MECHANISM = 33
 SASL_AUTHENTICATION_FAILED = 58
 
@@ -30,7 +33,8 @@ SASL_AUTHENTICATION_FAILED = 58
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     extra = [f"connections.max.reauth.ms={REAUTH_MS}"]
-    with secure_broker(tmp_path_factory.mktemp("sasl-bad"), extra) as broker:
+    args = ["--metrics-address", f"127.0.0.1:{METRICS_PORT}"]
+    with secure_broker(tmp_path_factory.mktemp("sasl-bad"), extra, extra_args=args) as broker:
         yield broker
     log = broker.broker.log()
     assert "Traceback" not in log, log[-3000:]
@@ -270,3 +274,22 @@ def test_oversized_frame_before_authentication_closes(sb: SecureBroker) -> None:
     conn.sock.sendall(struct.pack(">i", 1_000_000) + b"\x00" * 100)
     assert closed_by_broker(conn)
     assert "sasl.server.max.receive.size" in sb.broker.log()
+
+
+def test_authentication_metrics_count_successes_and_failures(sb: SecureBroker) -> None:
+    conn = RawConnection(sb.sasl_port)
+    assert plain_login(conn).error_code == 0
+    bad = RawConnection(sb.sasl_port)
+    assert plain_login(bad, "alice", "not-the-password").error_code != 0
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    labels = '{listener="SASL_PLAINTEXT",mechanism="PLAIN"}'
+
+    def value(name: str) -> float:
+        line = next(x for x in text.splitlines() if x.startswith(name + labels))
+        return float(line.rsplit(" ", 1)[1])
+
+    assert value("kafka_server_socketservermetrics_successful_authentication_total") >= 1
+    assert value("kafka_server_socketservermetrics_failed_authentication_total") >= 1
+    assert 'kafka_server_socketservermetrics_connection_count{listener="SASL_PLAINTEXT"}' in text
+    conn.close()
