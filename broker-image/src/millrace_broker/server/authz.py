@@ -182,6 +182,8 @@ def _neutral(f: dataclasses.Field[Any]) -> Any:
     args = typing.get_args(f.type)
     if type(None) in args:
         return None
+    if typing.get_origin(f.type) is tuple:  # arrays (of entities or of primitives)
+        return ()
     if kind == "error_code":
         return ErrorCode.none
     if kind in ("timedelta_i32", "timedelta_i64"):
