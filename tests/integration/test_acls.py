@@ -360,3 +360,17 @@ def test_forwarded_requests_are_authorized_as_the_client(tmp_path: Path) -> None
         assert "Principal = User:alice is Denied operation = CREATE" in controller_log
     finally:
         cluster.stop()
+
+
+def test_an_unsupported_authorizer_fails_start_up(tmp_path: Path) -> None:
+    from support_broker import BrokerProcess, free_port
+
+    broker = BrokerProcess(
+        tmp_path / "data",
+        free_port(),
+        ["authorizer.class.name=kafka.security.authorizer.AclAuthorizer"],
+    )
+    broker.launch()
+    assert broker.process is not None
+    assert broker.process.wait(timeout=60) == 2
+    assert "use org.apache.kafka.metadata.authorizer.StandardAuthorizer" in broker.log()

@@ -30,6 +30,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from ..config.errors import ConfigError
 from .acl import (
     RESOURCE_TYPE_NAMES,
     WILDCARD,
@@ -60,8 +61,8 @@ class Decision:
     rule: str  # "SuperUser", "DefaultAllow", "DefaultDeny" or "MatchingAcl(...)"
 
 
-class AuthorizerConfigError(ValueError):
-    pass
+class AuthorizerConfigError(ConfigError):
+    """A broker setting the authorizer cannot run with (start-up fails, exit status 2)."""
 
 
 def parse_super_users(raw: str | None) -> frozenset[str]:

@@ -23,7 +23,8 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..auth.acl import CLUSTER_NAME, Operation, ResourceType
-from ..auth.authorizer import Authorizer, settings_from
+from ..auth.authorizer import Authorizer, AuthorizerSettings, settings_from
+from ..config import BrokerConfig
 from .broker import Broker
 from .context import RequestContext
 
@@ -108,19 +109,24 @@ REQUIRED: dict[int, tuple[str, tuple[Need, ...]]] = {
 _AUTHORIZERS: weakref.WeakKeyDictionary[Broker, Authorizer | None] = weakref.WeakKeyDictionary()
 
 
+def authorizer_settings(config: BrokerConfig) -> AuthorizerSettings | None:
+    """The authorizer's settings (None when it is off); raises AuthorizerConfigError for
+    an authorizer Millrace does not provide, so start-up can fail early."""
+    allow = config.get("allow.everyone.if.no.acl.found")
+    return settings_from(
+        config.get_str("authorizer.class.name"),
+        config.get_str("super.users"),
+        None if allow is None else str(allow).lower(),
+    )
+
+
 def authorizer_for(broker: Broker) -> Authorizer | None:
     """The broker's authorizer, or None when `authorizer.class.name` is empty."""
     try:
         return _AUTHORIZERS[broker]
     except KeyError:
         pass
-    config = broker.config
-    allow = config.get("allow.everyone.if.no.acl.found")
-    settings = settings_from(
-        config.get_str("authorizer.class.name"),
-        config.get_str("super.users"),
-        None if allow is None else str(allow).lower(),
-    )
+    settings = authorizer_settings(broker.config)
     authorizer = None if settings is None else Authorizer(settings, lambda: broker.image.acls)
     _AUTHORIZERS[broker] = authorizer
     return authorizer

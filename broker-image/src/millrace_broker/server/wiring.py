@@ -29,6 +29,7 @@ from ..observability.state_metrics import BrokerStateCollector
 from ..raft.format import FormatMode
 from ..storage.log_manager import LogManager
 from .alter_partition_rpc import QuorumControllerChannel
+from .authz import authorizer_settings
 from .broker import Broker, Endpoint
 from .dispatch import Dispatcher
 from .forwarding import Forwarder
@@ -142,6 +143,7 @@ async def _listen(
 async def start(
     config: BrokerConfig, *, cluster_id: str | None = None, format_mode: FormatMode | None = None
 ) -> RunningBroker:
+    authorizer_settings(config)  # an unsupported authorizer.class.name fails here
     if not uses_kraft(config):
         broker, journal = build_broker(config, cluster_id=cluster_id)
         dispatcher = Dispatcher(broker, HANDLERS)
