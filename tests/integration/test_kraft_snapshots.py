@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -38,7 +39,7 @@ from kio.static.primitive import i8
 
 from millrace_broker.protocol.codec import encode_request
 from support_broker import BrokerProcess
-from support_kraft import KraftCluster
+from support_kraft import AckedProducer, KraftCluster, check_exactly_once, consume_everything
 from support_wire import RawConnection
 
 pytestmark = pytest.mark.slow
@@ -170,20 +171,36 @@ def admin(cluster: KraftCluster) -> AdminClient:
     return cluster.admin(*cluster.live_ids())
 
 
-def create_topics(cluster: KraftCluster, first: int, count: int, *, prefix: str) -> None:
-    """Topics with 1-3 partitions, RF 1-3 and a dynamic config of their own each."""
-    topics = [
-        NewTopic(
+def create_topics(
+    cluster: KraftCluster, first: int, count: int, *, prefix: str, within: float = 120.0
+) -> None:
+    """Topics with 1-3 partitions, RF 1-3 and a dynamic config of their own each. Retried
+    through transient errors (an election in progress) until `within` seconds."""
+    wanted = {
+        f"{prefix}{i:03d}": NewTopic(
             f"{prefix}{i:03d}",
             1 + i % 3,
             1 + i % 3,
             config={"retention.ms": str(3_600_000 + i), "segment.bytes": str(1_048_576 + i)},
         )
         for i in range(first, first + count)
-    ]
-    client = admin(cluster)  # kept alive until the results are in
-    for future in client.create_topics(topics, operation_timeout=30).values():
-        future.result(60)
+    }
+    deadline = time.monotonic() + within
+    while True:
+        client = admin(cluster)  # kept alive until the results are in
+        futures = client.create_topics(list(wanted.values()), operation_timeout=30)
+        for name, future in futures.items():
+            try:
+                future.result(60)
+                del wanted[name]
+            except KafkaException as exc:
+                if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    del wanted[name]  # an earlier attempt made it after all
+                elif time.monotonic() > deadline:
+                    raise
+        if not wanted:
+            return
+        time.sleep(1)
 
 
 def change_some(cluster: KraftCluster, *, prefix: str, deleted: list[str]) -> None:
@@ -333,3 +350,36 @@ def test_observers_and_a_wiped_controller_catch_up_through_snapshots(
     assert "metadata image loaded from snapshot" in controller_log
     for broker_id in cluster.broker_ids:
         assert_serves(cluster.nodes[broker_id], expected, "obs-")
+
+
+def test_every_node_killed_in_turn_under_load_loses_nothing(cluster: KraftCluster) -> None:
+    """Snapshots taken while ISRs shrink and expand (PartitionChangeRecords) and loaded by
+    restarted nodes do not cost an acknowledged record."""
+    topic = "snap-durable"
+    client = admin(cluster)
+    client.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})])[
+        topic
+    ].result(60)
+    assert cluster.wait_full_isr(topic, timeout=60)
+    producer = AckedProducer(cluster.bootstrap, topic, partitions=3, seconds=240)
+    producer.start()
+    wait_for("2000 acknowledged records", lambda: producer.count() >= 2000, timeout=60)
+    before = producer.count()
+    marks = {i: len(n.log()) for i, n in cluster.nodes.items()}
+    for node_id, node in cluster.nodes.items():
+        node.kill9()
+        create_topics(cluster, 10 * node_id, 8, prefix="snap-load-")  # metadata churn
+        node.start(timeout=120)
+        assert cluster.wait_full_isr(topic, timeout=120), f"no full ISR after node {node_id}"
+    wait_for("progress after the restarts", lambda: producer.count() >= before + 2000)
+    producer.stop()
+    acked = producer.count()
+    got = consume_everything(cluster.bootstrap, topic, 3, acked, timeout=120)
+    consumed = sum(len(v) for v in got.values())
+    print(
+        f"acked={acked} (before faults {before}) consumed={consumed} errors={len(producer.errors)}"
+    )
+    assert check_exactly_once(producer.acked, got) == ""
+    for node_id, node in cluster.nodes.items():
+        assert snapshots_of(node), f"node {node_id} wrote no snapshot"
+        assert "metadata image loaded from snapshot" in log_since(node, marks[node_id])
