@@ -62,7 +62,9 @@ def wait_for(what: str, check: Any, *, timeout: float = 90.0) -> None:
 
 def create(cluster: KraftCluster, topic: str, assignment: list[list[int]], **config: str) -> None:
     admin = cluster.admin()
-    new = NewTopic(topic, num_partitions=1, replica_assignment=assignment, config=config)
+    new = NewTopic(
+        topic, num_partitions=len(assignment), replica_assignment=assignment, config=config
+    )
     admin.create_topics([new])[topic].result(30)
     assert cluster.wait_full_isr(topic, timeout=60)
 
