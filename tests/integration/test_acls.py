@@ -374,3 +374,87 @@ def test_an_unsupported_authorizer_fails_start_up(tmp_path: Path) -> None:
     assert broker.process is not None
     assert broker.process.wait(timeout=60) == 2
     assert "use org.apache.kafka.metadata.authorizer.StandardAuthorizer" in broker.log()
+
+
+def test_kafka_python_and_aiokafka_see_the_grants(sb: SecureBroker) -> None:
+    """kafka-python (idempotent by default: WRITE on some topic suffices for its
+    InitProducerId) and aiokafka write where granted and get TopicAuthorizationFailed
+    elsewhere."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+    from kafka import KafkaProducer
+
+    prefix = unique("py-") + "-"
+    granted, other = prefix + "ok", unique("py-other-")
+    create_topics(sb, granted, other)
+    client = admin(sb)
+    grant = _binding(
+        prefix, ResourcePatternType.PREFIXED, AclOperation.WRITE, AclPermissionType.ALLOW
+    )
+    for future in client.create_acls([grant]).values():
+        future.result(timeout=30)
+    sasl = {
+        "bootstrap_servers": sb.sasl_bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "alice",
+        "sasl_plain_password": "alice-secret",
+    }
+    producer = KafkaProducer(**sasl, max_block_ms=20000, request_timeout_ms=20000)
+    try:
+        producer.send(granted, b"kp").get(timeout=30)
+        with pytest.raises(Exception) as refused:
+            producer.send(other, b"kp").get(timeout=30)
+        assert "TopicAuthorizationFailed" in type(refused.value).__name__ + repr(refused.value)
+    finally:
+        producer.close(timeout=10)
+
+    async def with_aiokafka() -> None:
+        aio = AIOKafkaProducer(**sasl, request_timeout_ms=20000)
+        await aio.start()
+        try:
+            await aio.send_and_wait(granted, b"aio")
+            with pytest.raises(Exception) as refused:
+                await asyncio.wait_for(aio.send_and_wait(other, b"aio"), 60)
+            assert "TopicAuthorizationFailed" in type(refused.value).__name__ + repr(refused.value)
+        finally:
+            await aio.stop()
+
+    asyncio.run(with_aiokafka())
+    assert end_offset(sb, granted) == 2 and end_offset(sb, other) == 0
+
+
+def test_acls_survive_a_restart(tmp_path: Path) -> None:
+    """ACLs live in the metadata log: after a restart they are listed and enforced."""
+    extra = [f"authorizer.class.name={STANDARD}", "super.users=User:admin"]
+    with secure_broker(tmp_path, extra) as broker:
+        topic = unique("kept-")
+        create_topics(broker, topic)
+        client = admin(broker)
+        grant = _binding(
+            topic, ResourcePatternType.LITERAL, AclOperation.WRITE, AclPermissionType.ALLOW
+        )
+        for future in client.create_acls([grant]).values():
+            future.result(timeout=30)
+        del client
+        assert broker.broker.stop() == 0
+        broker.broker.start(timeout=60)
+        client = admin(broker)
+        listed = client.describe_acls(
+            AclBindingFilter(
+                ResourceType.ANY,
+                None,
+                ResourcePatternType.ANY,
+                None,
+                None,
+                AclOperation.ANY,
+                AclPermissionType.ANY,
+            )
+        )
+        assert [b.name for b in listed.result(timeout=30)] == [topic]
+        assert produce_one(broker, "alice", topic) is None
+        other = unique("not-granted-")
+        create_topics(broker, other)
+        err = produce_one(broker, "alice", other)
+        assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
