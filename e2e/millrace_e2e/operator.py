@@ -82,9 +82,28 @@ def helm(*args: str, kubeconfig: Path, timeout: float = 600) -> str:
     return proc.stdout
 
 
+def image_id(image: str) -> str:
+    proc = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", image],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return proc.stdout.strip().removeprefix("sha256:")[:16]
+
+
 def install_operator(kubeconfig: Path, *values: str) -> None:
-    """`helm upgrade --install` the chart from the working tree and wait for the operator."""
+    """`helm upgrade --install` the chart from the working tree and wait for the operator.
+
+    The tag of a freshly built image does not change, so the image id goes into a pod
+    annotation: a rebuilt operator image rolls the Deployment, an unchanged one does not.
+    """
     sets = [a for v in values for a in ("--set", v)]
+    sets += [
+        "--set-string",
+        f"podAnnotations.millrace\\.io/image-id={image_id(images()['operator'])}",
+    ]
     helm(
         "upgrade",
         "--install",

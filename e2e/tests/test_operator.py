@@ -220,6 +220,8 @@ def test_cluster_ready_with_racks_matching_zones(
     node_zone = {
         n["metadata"]["name"]: n["metadata"]["labels"].get(ZONE) for n in kube.get("nodes")["items"]
     }
+    # Ready counts brokers; the controllers' pods follow within a probe period or two
+    ns.wait_pods_ready(SELECTOR, 6, timeout=180)
     pods = {p["metadata"]["name"]: p for p in ns.get("pods", selector=SELECTOR)["items"]}
     assert len(pods) == 6 and all(pod_ready(p) for p in pods.values()), sorted(pods)
     table = {b["nodeId"]: b for b in status["brokers"]}

@@ -91,8 +91,10 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
         "resources": resources,
         "readinessProbe": {
             "exec": {"command": [*PROBE, "ready"]},
-            "periodSeconds": 5,
-            "timeoutSeconds": 4,
+            # a probe is a Python start (~0.3 s idle); a busy node can stretch it to
+            # seconds, and a timed-out probe would flap the pod out of its Service
+            "periodSeconds": 10,
+            "timeoutSeconds": 15,
             "failureThreshold": 3,
         },
         # Log recovery may take long: the startup probe allows an hour before liveness
@@ -100,13 +102,13 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
         "startupProbe": {
             "exec": {"command": [*PROBE, "alive"]},
             "periodSeconds": 10,
-            "timeoutSeconds": 5,
+            "timeoutSeconds": 15,
             "failureThreshold": 360,
         },
         "livenessProbe": {
             "exec": {"command": [*PROBE, "alive"]},
-            "periodSeconds": 10,
-            "timeoutSeconds": 5,
+            "periodSeconds": 15,
+            "timeoutSeconds": 15,
             "failureThreshold": 6,
         },
         "volumeMounts": [
