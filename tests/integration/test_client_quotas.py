@@ -166,3 +166,52 @@ def test_producer_over_its_quota_is_throttled(qbroker: BrokerProcess, tmp_path: 
     free_rate = sum(n for _, n in free) / 3
     print(f"unthrottled producer: {free_rate:.0f} B/s")
     assert free_rate > QUOTA * 2
+
+
+def test_consumer_over_its_quota_is_throttled(qbroker: BrokerProcess) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = unique_topic("fquota")
+    create_topic(qbroker.bootstrap, topic)
+    preload = Producer({"bootstrap.servers": qbroker.bootstrap, "linger.ms": 20})
+    for _ in range(6000):  # about 6 MiB, far more than the quota lets through in 20 s
+        preload.produce(topic, RECORD)
+        preload.poll(0)
+    assert preload.flush(60) == 0
+    configs(
+        qbroker,
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--entity-name",
+        "slow-reader",
+        "--add-config",
+        f"consumer_byte_rate={QUOTA}",
+    )
+    throttles: list[int] = []
+    consumer = Consumer(
+        {
+            "bootstrap.servers": qbroker.bootstrap,
+            "client.id": "slow-reader",
+            "group.id": "unused",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 65536,
+            "message.max.bytes": 65536,
+            "max.partition.fetch.bytes": 65536,
+            "throttle_cb": lambda event: throttles.append(int(event.throttle_time * 1000)),
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    received: list[tuple[float, int]] = []
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < 20:
+            msg = consumer.poll(0.2)
+            if msg is not None and not msg.error():
+                received.append((time.monotonic() - start, len(msg.value())))
+    finally:
+        consumer.close()
+    assert throttles and max(throttles) > 0, "the consumer never saw a throttle time"
+    late = sum(n for t, n in received if t >= 10) / 10
+    print(f"throttled consumer: {late:.0f} B/s in seconds 10-20 against a quota of {QUOTA} B/s")
+    assert 0 < late <= QUOTA * 1.5
