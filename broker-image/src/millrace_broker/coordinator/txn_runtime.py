@@ -156,6 +156,12 @@ class TransactionCoordinator:
             raise StoreError(E.coordinator_not_available) from exc
         error = await self.replicated(partition)
         if error is not E.none:
+            log.info(
+                "__transaction_state-%d: %s not replicated (%s)",
+                partition,
+                txn.transactional_id,
+                error.name,
+            )
             raise StoreError(error)
 
     async def _finish(self, job: tx.MarkerJob) -> ErrorCode:

@@ -38,7 +38,7 @@ from .controller_answer import says_not_controller
 log = logging.getLogger(__name__)
 
 # 80/81: AddRaftVoter/RemoveRaftVoter, which Kafka brokers forward too (KIP-853)
-FORWARDED_KEYS = frozenset({19, 20, 22, 30, 31, 33, 37, 43, 44, 45, 46, 49, 51, 55, 80, 81})
+FORWARDED_KEYS = frozenset({19, 20, 30, 31, 33, 37, 43, 44, 45, 46, 49, 51, 55, 80, 81})
 _SIZE = struct.Struct(">i")
 UNKNOWN_CONTROLLER = -1  # Broker.should_forward: forward once a controller is elected
 _RETRY_S = 0.05

@@ -10,6 +10,7 @@ from kio.schema.errors import ErrorCode
 from .broker import Broker
 from .context import RequestContext
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
+from .producer_ids import ProducerIdError, allocate_producer_id
 from .raft_voters import controller_nodes
 
 UNAUTHORIZED_OPS = -2147483648
@@ -70,10 +71,14 @@ async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: 
         from .transactions import handle_init_producer_id_transactional
 
         return await handle_init_producer_id_transactional(broker, ctx, request)
+    try:
+        producer_id, error = await allocate_producer_id(broker), ErrorCode.none
+    except ProducerIdError:  # no controller reachable now: retriable for the client
+        producer_id, error = -1, ErrorCode.coordinator_not_available
     return make(
         cls,
         throttle_time=ZERO_THROTTLE,
-        error_code=ErrorCode.none,
-        producer_id=await broker.next_producer_id(),
-        producer_epoch=0,
+        error_code=error,
+        producer_id=producer_id,
+        producer_epoch=0 if producer_id >= 0 else -1,
     )

@@ -34,6 +34,7 @@ from .group_wiring import (
     ready_coordinator,
 )
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
+from .producer_ids import ProducerIdError, allocate_producer_id
 from .txn_markers import handle_write_txn_markers, write_markers
 
 __all__ = ["handle_write_txn_markers"]  # served from here with the other transaction APIs
@@ -125,6 +126,13 @@ def ready_txn_coordinator(
         return None, ErrorCode.coordinator_not_available
     coordinator = transaction_coordinator_for(broker)
     if not coordinator.is_local(transactional_id):
+        partition = coordinator.partition_of(transactional_id)
+        log.info(
+            "not the coordinator of %s: __transaction_state-%d is led by %s",
+            transactional_id,
+            partition,
+            broker.image.topics[TRANSACTION_TOPIC].partitions.get(partition),
+        )
         return None, ErrorCode.not_coordinator
     coordinator.ensure_loaded()
     _start_timer(broker, coordinator)
@@ -166,13 +174,16 @@ async def handle_init_producer_id_transactional(
     coordinator, error = ready_txn_coordinator(broker, request.transactional_id)
     pid, epoch = -1, -1
     if coordinator is not None:
-        error, pid, epoch = await coordinator.init_producer(
-            transactional_id=request.transactional_id,
-            timeout_ms=_ms(request.transaction_timeout),
-            producer_id=getattr(request, "producer_id", -1),
-            producer_epoch=getattr(request, "producer_epoch", -1),
-            allocate=broker.next_producer_id,
-        )
+        try:
+            error, pid, epoch = await coordinator.init_producer(
+                transactional_id=request.transactional_id,
+                timeout_ms=_ms(request.transaction_timeout),
+                producer_id=getattr(request, "producer_id", -1),
+                producer_epoch=getattr(request, "producer_epoch", -1),
+                allocate=lambda: allocate_producer_id(broker),
+            )
+        except ProducerIdError:  # no controller reachable: the client retries
+            error = ErrorCode.coordinator_not_available
     return make(
         cls,
         throttle_time=ZERO_THROTTLE,
