@@ -458,3 +458,45 @@ def test_acls_survive_a_restart(tmp_path: Path) -> None:
         create_topics(broker, other)
         err = produce_one(broker, "alice", other)
         assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_authorized_operations(sb: SecureBroker) -> None:
+    """KIP-430: describe_cluster/describe_topics/describe_consumer_groups with
+    include_authorized_operations list what the principal may do."""
+    from confluent_kafka import TopicCollection
+
+    topic = unique("ops-")
+    create_topics(sb, topic)
+    client = admin(sb)
+    grant = _binding(topic, ResourcePatternType.LITERAL, AclOperation.READ, AclPermissionType.ALLOW)
+    for future in client.create_acls([grant]).values():
+        future.result(timeout=30)
+    cluster_ops = client.describe_cluster(include_authorized_operations=True).result(timeout=30)
+    assert AclOperation.ALTER in cluster_ops.authorized_operations  # a super user
+    assert AclOperation.CLUSTER_ACTION in cluster_ops.authorized_operations
+    alice = admin(sb, "alice")
+    described = alice.describe_topics(TopicCollection([topic]), include_authorized_operations=True)[
+        topic
+    ].result(timeout=30)
+    assert set(described.authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE}
+    alice_cluster = alice.describe_cluster(include_authorized_operations=True).result(timeout=30)
+    assert not alice_cluster.authorized_operations  # librdkafka asks through Metadata
+
+
+def test_authorized_operations_without_an_authorizer(tmp_path: Path) -> None:
+    """No authorizer: every supported operation is reported, as Kafka does."""
+    from confluent_kafka import TopicCollection
+
+    from support_broker import running_broker
+
+    with running_broker(tmp_path / "data") as broker:
+        client = AdminClient({"bootstrap.servers": broker.bootstrap})
+        topic = unique("open-")
+        client.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+        described = client.describe_topics(
+            TopicCollection([topic]), include_authorized_operations=True
+        )[topic].result(timeout=30)
+        assert AclOperation.WRITE in described.authorized_operations
+        assert AclOperation.ALTER_CONFIGS in described.authorized_operations
+        cluster = client.describe_cluster(include_authorized_operations=True).result(timeout=30)
+        assert AclOperation.IDEMPOTENT_WRITE in cluster.authorized_operations
