@@ -152,3 +152,21 @@ def test_fenced_replicas_never_join_the_isr() -> None:
     st.on_follower_fetch(2, 10, leader_leo=10, now_ms=1)
     st.on_follower_fetch(3, 10, leader_leo=10, now_ms=1)
     assert st.next_isr(now_ms=1, lag_max_ms=LAG, ineligible={3}) == (1, 2)
+
+
+def test_only_a_fetch_expands_the_isr() -> None:
+    """The periodic check shrinks but never expands: a follower dropped for not fetching
+    (say it is cut off) still shows the LEO of its last fetch, which may equal the HW."""
+    st = leader(isr=(1,), leo=10, hw=10)
+    st.on_follower_fetch(2, 10, leader_leo=10, now_ms=1)
+    assert st.next_isr(now_ms=10 * LAG, lag_max_ms=LAG, expand=False) is None
+    assert st.next_isr(now_ms=10 * LAG, lag_max_ms=LAG) == (1, 2)  # on its next fetch
+
+
+def test_low_watermark_is_the_smallest_live_log_start() -> None:
+    st = leader(isr=(1, 2, 3), leo=10, hw=10)
+    st.on_follower_fetch(2, 10, leader_leo=10, now_ms=1, log_start_offset=4)
+    assert st.low_watermark(6, live={2, 3}) == -1  # replica 3 has not reported one yet
+    st.on_follower_fetch(3, 10, leader_leo=10, now_ms=1, log_start_offset=6)
+    assert st.low_watermark(6, live={2, 3}) == 4
+    assert st.low_watermark(6, live={3}) == 6  # replica 2 is not live: not waited for

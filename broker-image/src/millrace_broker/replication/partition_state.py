@@ -175,16 +175,26 @@ class LeaderState:
         return tuple(out)
 
     def next_isr(
-        self, *, now_ms: int, lag_max_ms: int, ineligible: Collection[int] = ()
+        self,
+        *,
+        now_ms: int,
+        lag_max_ms: int,
+        ineligible: Collection[int] = (),
+        expand: bool = True,
     ) -> tuple[int, ...] | None:
         """The ISR to propose to the controller, or None (nothing to change, or a change
         already in flight). Shrinking wins over expanding; replica order is kept.
-        `ineligible` replicas (fenced or shutting-down brokers, KIP-841) never join."""
+        `ineligible` replicas (fenced or shutting-down brokers, KIP-841) never join.
+        Only a follower's fetch may expand (`expand`, Kafka's maybeExpandIsr): a timer
+        would judge on the LEO of the follower's last fetch, however long ago, and put a
+        follower that can no longer reach us back into the ISR."""
         if self.pending_isr is not None:
             return None
         drop = set(self.out_of_sync(now_ms=now_ms, lag_max_ms=lag_max_ms))
         if drop:
             return tuple(r for r in self.isr if r not in drop)
+        if not expand:
+            return None
         add = set(self.caught_up_outside_isr(ineligible))
         if add:
             return tuple(r for r in self.replicas if r in self.isr or r in add)

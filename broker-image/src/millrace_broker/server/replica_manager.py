@@ -329,7 +329,7 @@ class ReplicaManager:
             try:
                 now = self.broker.clock_ms()
                 for key, state in list(self.leaders.items()):
-                    self._maybe_alter_isr(key, state, now)
+                    self._maybe_alter_isr(key, state, now, expand=False)
                 interval = self.broker.config.get_int(
                     "replica.high.watermark.checkpoint.interval.ms"
                 )
@@ -339,10 +339,14 @@ class ReplicaManager:
             except Exception:
                 log.exception("ISR check failed; will retry")
 
-    def _maybe_alter_isr(self, key: Key, state: LeaderState, now: int) -> None:
+    def _maybe_alter_isr(
+        self, key: Key, state: LeaderState, now: int, *, expand: bool = True
+    ) -> None:
         brokers = self.broker.image.brokers
         ineligible = {r for r in state.replicas if r not in brokers or brokers[r].fenced}
-        new_isr = state.next_isr(now_ms=now, lag_max_ms=self._lag_max_ms(), ineligible=ineligible)
+        new_isr = state.next_isr(
+            now_ms=now, lag_max_ms=self._lag_max_ms(), ineligible=ineligible, expand=expand
+        )
         if new_isr is None or now < self._alter_retry_at.get(key, 0):
             return
         state.pending_isr = new_isr
