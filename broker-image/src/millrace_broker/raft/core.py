@@ -258,11 +258,12 @@ class RaftNode:
     def poll_committed(self, max_entries: int = 1000) -> list[Committed]:
         """Committed entries (or a snapshot to load first) not yet handed out."""
         result: list[Committed] = []
-        if self.applied_offset < self.log.start_offset:
-            snap = self.log.latest_snapshot()
-            if snap is not None:
-                result.append(snap)
-                self.applied_offset = snap.snapshot_id.offset
+        # the latest snapshot, not just one at the log start: a log may keep entries
+        # below its latest snapshot, and a restarted replica should load the newest state
+        snap = self.log.latest_snapshot()
+        if snap is not None and self.applied_offset < snap.snapshot_id.offset:
+            result.append(snap)
+            self.applied_offset = snap.snapshot_id.offset
         end = min(self.high_watermark, self.applied_offset + max_entries)
         if end > self.applied_offset:
             result.extend(self.log.read(self.applied_offset, end - self.applied_offset))
