@@ -252,3 +252,124 @@ def test_kafka_python_transactions_commit_abort_and_offsets(tmp_path: Path) -> N
         finally:
             consumer.close()
         assert seen == committed
+
+
+def test_produce_to_a_partition_not_added_is_refused(tmp_path: Path) -> None:
+    """KIP-890 part 1: a transactional batch for a partition the transaction never added
+    gets INVALID_TXN_STATE and nothing is written (no hanging transaction holds the last
+    stable offset back); once added, the same batch goes in."""
+    import datetime
+
+    from kio.index import load_request_schema
+    from kio.schema.errors import ErrorCode
+    from test_groups_support import kio_call
+
+    from millrace_broker.storage.records import Record, build_batch
+
+    def request(api_key: int, version: int, **fields: Any) -> Any:
+        return load_request_schema(api_key, version)(**fields)
+
+    def nested_cls(api_key: int, version: int, name: str) -> Any:
+        return getattr(sys.modules[load_request_schema(api_key, version).__module__], name)
+
+    with group_broker(tmp_path / "data") as b:
+        create_topic_v7(b.port, "t", 2)
+        # FindCoordinator creates __transaction_state.
+        Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "warm"}).init_transactions(
+            20
+        )
+        init = kio_call(
+            b.port,
+            request(
+                22,
+                4,
+                transactional_id="raw-tx",
+                transaction_timeout=datetime.timedelta(seconds=60),
+                producer_id=-1,
+                producer_epoch=-1,
+            ),
+        )
+        assert init.error_code == ErrorCode.none
+        pid, epoch = init.producer_id, init.producer_epoch
+
+        def produce(partition: int, sequence: int) -> Any:
+            batch = build_batch(
+                [Record(0, 1000, None, f"txn-{partition}".encode())],
+                base_offset=0,
+                attributes=0x10,  # transactional
+                producer_id=pid,
+                producer_epoch=epoch,
+                base_sequence=sequence,
+            )
+            data = nested_cls(0, 9, "PartitionProduceData")(index=partition, records=bytes(batch))
+            topic = nested_cls(0, 9, "TopicProduceData")(name="t", partition_data=(data,))
+            response = kio_call(
+                b.port,
+                request(
+                    0,
+                    9,
+                    transactional_id="raw-tx",
+                    acks=-1,
+                    timeout=datetime.timedelta(seconds=10),
+                    topic_data=(topic,),
+                ),
+            )
+            return response.responses[0].partition_responses[0]
+
+        def add(partition: int) -> Any:
+            topic = nested_cls(24, 3, "AddPartitionsToTxnTopic")(name="t", partitions=(partition,))
+            response = kio_call(
+                b.port,
+                request(
+                    24,
+                    3,
+                    v3_and_below_transactional_id="raw-tx",
+                    v3_and_below_producer_id=pid,
+                    v3_and_below_producer_epoch=epoch,
+                    v3_and_below_topics=(topic,),
+                ),
+            )
+            return response.results_by_topic_v3_and_below[0].results_by_partition[0]
+
+        assert add(0).partition_error_code == ErrorCode.none
+        assert produce(0, 0).error_code == ErrorCode.none
+        refused = produce(1, 0)  # partition 1 was never added
+        assert refused.error_code == ErrorCode.invalid_txn_state, refused
+        assert refused.error_message == "Partition was not added to the transaction"
+        assert add(1).partition_error_code == ErrorCode.none
+        assert produce(1, 0).error_code == ErrorCode.none
+        ended = kio_call(
+            b.port,
+            request(
+                26,
+                3,
+                transactional_id="raw-tx",
+                producer_id=pid,
+                producer_epoch=epoch,
+                committed=True,
+            ),
+        )
+        assert ended.error_code == ErrorCode.none
+        # One record per partition: the refused batch left nothing behind, and the last
+        # stable offsets moved past the transaction.
+        got = Consumer(
+            {
+                "bootstrap.servers": b.bootstrap,
+                "group.id": "check",
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+            }
+        )
+        got.assign([TopicPartition("t", 0, 0), TopicPartition("t", 1, 0)])
+        values, eof = [], set()
+        deadline = time.monotonic() + 20
+        while len(eof) < 2 and time.monotonic() < deadline:
+            m = got.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                eof.add(m.partition())
+                continue
+            values.append(m.value().decode())
+        got.close()
+        assert sorted(values) == ["txn-0", "txn-1"] and len(eof) == 2

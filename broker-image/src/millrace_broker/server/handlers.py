@@ -43,11 +43,12 @@ from .scram_credentials import (
 )
 from .small_apis import handle_describe_cluster, handle_init_producer_id
 from .topics_admin import handle_create_partitions, handle_create_topics, handle_delete_topics
+from .txn_verification import with_txn_verification
 
 HANDLERS: dict[int, Handler] = authorizing(
     with_quotas(
         {
-            0: handle_produce,
+            0: with_txn_verification(handle_produce),  # KIP-890 part 1
             1: handle_fetch,
             2: handle_list_offsets,
             3: handle_metadata,
