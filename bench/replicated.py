@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render(json.loads(args.render.read_text(encoding="utf-8"))["results"]))
         return 0
     clusters: dict[str, Cluster] = {}
+    loadavg_start = os.getloadavg()
     with contextlib.ExitStack() as stack:
         if args.only in (None, "kafka"):
             print("starting a 3-node Apache Kafka cluster...", file=sys.stderr)
@@ -276,11 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         ratio = results["millrace"]["produce_mib_per_s"] / results["kafka"]["produce_mib_per_s"]
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
         print(f"replicated produce: {ratio:.2f}x (target >= {TARGET_RATIO}x) {verdict}")
+        p99 = results["millrace"]["latency_ms_p99"] / results["kafka"]["latency_ms_p99"]
+        print(f"replicated produce p99 (rated): millrace/kafka {p99:.2f}x (lower is better)")
     report = {
         "command": shlex.join(["python", "bench/replicated.py", *(argv or sys.argv[1:])]),
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
             "cpus": os.cpu_count(),
+            "loadavg_start": loadavg_start,
             "loadavg_end": os.getloadavg(),
             "platform": platform.platform(),
         },
