@@ -76,22 +76,32 @@ class DynamicQuorum:
         *,
         mode: list[str],
         controller_only: bool = False,
+        broker_only: bool = False,
         controller_port: int | None = None,
     ) -> QuorumNode:
         """Write node `node_id`'s properties file and prepare its process (not started).
-        The first node's controller is the bootstrap server unless set beforehand."""
+        The first node's controller is the bootstrap server unless set beforehand.
+        (A broker-only node's `controller_port` is its broker port: DescribeQuorum there
+        is forwarded to the active controller.)"""
         cport = controller_port or free_port()
         port = cport if controller_only else free_port()
+        if broker_only:
+            cport = port
         data = self.root / f"node{node_id}" / "data"
         if not self.bootstrap_controllers:
             self.bootstrap_controllers.append(cport)
         listeners = (
             f"CONTROLLER://127.0.0.1:{cport}"
             if controller_only
+            else f"PLAINTEXT://127.0.0.1:{port}"
+            if broker_only
             else f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}"
         )
+        roles = (
+            "controller" if controller_only else "broker" if broker_only else "broker,controller"
+        )
         props = {
-            "process.roles": "controller" if controller_only else "broker,controller",
+            "process.roles": roles,
             "node.id": str(node_id),
             "controller.listener.names": "CONTROLLER",
             "listeners": listeners,

@@ -111,9 +111,9 @@ def test_standalone_quorum_grows_and_shrinks_with_kafka_metadata_quorum(
     # remove one voter that is not the leader; it stays a broker, now a Raft observer
     leader = int(quorum.describe().leader_id)
     gone = next(n for n in joiners if n.node_id != leader)
-    out = metadata_quorum(
-        "--bootstrap-controller",
-        controller,
+    out = metadata_quorum(  # through a broker this time: brokers forward it (as Kafka's)
+        "--bootstrap-server",
+        gone.process.bootstrap,
         "remove-controller",
         "--controller-id",
         str(gone.node_id),
@@ -151,6 +151,25 @@ def test_unknown_voter_and_static_quorum_errors(quorum: DynamicQuorum) -> None:
     resp = add_raft_voter(first.controller_port, quorum.cluster_id, stranger)
     assert resp.error_code == 7 and "not caught up" in resp.error_message
     assert list(quorum.voters()) == [1]
+
+
+def test_dedicated_controller_and_broker_of_a_dynamic_quorum(quorum: DynamicQuorum) -> None:
+    """A broker formatted with just --cluster-id finds the leader through
+    controller.quorum.bootstrap.servers and serves clients."""
+    controller = quorum.add_node(1, mode=["--standalone"], controller_only=True)
+    controller.process.start(timeout=120)
+    broker = quorum.add_node(2, mode=[], broker_only=True)
+    broker.process.start(timeout=120)
+    quorum.wait_observer(2)
+    assert list(quorum.voters()) == [1]
+    admin = quorum.admin()
+    admin.create_topics([NewTopic("dynamic", 1, 1)])["dynamic"].result(30)
+    producer = AckedProducer(quorum.bootstrap, "dynamic", partitions=1, limit=500)
+    producer.start()
+    producer.finish()
+    assert producer.count() == 500 and not producer.errors
+    got = consume_everything(quorum.bootstrap, "dynamic", 1, 500)
+    assert check_exactly_once(producer.acked, got) == ""
 
 
 def test_a_voter_back_on_a_new_port_announces_it(quorum: DynamicQuorum) -> None:
