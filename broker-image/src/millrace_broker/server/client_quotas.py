@@ -3,9 +3,9 @@ Produce and Fetch paths.
 
 Quotas are ClientQuotaRecords in the metadata log (alterations are decided by the active
 controller; brokers forward them) and replayed into `image.client_quotas`. Enforcement
-(auth/quota.py decides): `with_quotas` wraps the Produce and Fetch handlers; each request
-records its bytes (produce: the record batches it carries; fetch: the response size)
-and its handling time (request_percentage) against the quota that applies to its
+(auth/quota.py decides): `with_quotas` wraps the client handlers; Produce and Fetch
+record their bytes (produce: the record batches it carries; fetch: the response size),
+every request its handling time (request_percentage), against the quota that applies to its
 (user, client id); over the quota the response carries `throttle_time_ms` and is sent
 at once, and the connection then reads nothing more for that time (server/throttled.py),
 as Kafka mutes a throttled channel (KIP-219). With no quota configured at all the
@@ -36,10 +36,12 @@ from ..auth.quota import (
 )
 from ..metadata.image import MetadataImage
 from ..metadata.records import ClientQuotaRecord, MetadataRecord
+from .authz import has_field
 from .authz_gate import _as_entity
 from .broker import Broker
 from .context import RequestContext
 from .dispatch import Handler
+from .fetch import replica_id_of
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
 from .throttled import Throttled
 
@@ -147,11 +149,22 @@ def user_of(principal: str) -> str:
     return principal.partition(":")[2] or principal
 
 
+# Kafka exempts authentication, ApiVersions and inter-broker (cluster action) requests
+# from request quotas.
+EXEMPT = frozenset({17, 18, 27, 36, 56, 58, 62, 63, 82})
+
+
 def with_quotas(handlers: dict[int, Handler]) -> dict[int, Handler]:
+    """Produce and Fetch count bytes and time; every other client API counts its handling
+    time against request_percentage."""
     out = dict(handlers)
-    for api_key, quota_key in ((0, PRODUCER_BYTE_RATE), (1, CONSUMER_BYTE_RATE)):
-        if api_key in out:
-            out[api_key] = _enforcing(out[api_key], quota_key)
+    for api_key, handler in handlers.items():
+        if api_key == 0:
+            out[api_key] = _enforcing(handler, PRODUCER_BYTE_RATE)
+        elif api_key == 1:
+            out[api_key] = _enforcing(handler, CONSUMER_BYTE_RATE)
+        elif api_key not in EXEMPT:
+            out[api_key] = _enforcing(handler, None)
     return out
 
 
@@ -167,21 +180,25 @@ def _output_bytes(output: Any) -> int:
     return 0
 
 
-def _enforcing(handler: Handler, quota_key: str) -> Handler:
+def _enforcing(handler: Handler, quota_key: str | None) -> Handler:
     def handle(broker: Broker, ctx: RequestContext, request: Any) -> Any:
         quotas = broker.image.client_quotas
-        if not quotas:
+        if not quotas or (quota_key == CONSUMER_BYTE_RATE and replica_id_of(request) >= 0):
+            # Followers replicating are inter-broker traffic (replication quotas, not these).
             return handler(broker, ctx, request)
         started = time.perf_counter()
         result = handler(broker, ctx, request)
         busy_s = time.perf_counter() - started
-        if quota_key == PRODUCER_BYTE_RATE:
+        if quota_key != CONSUMER_BYTE_RATE:
             # The produced size is known now: an unthrottled answer (a pipelined acks=all
             # one included) goes back untouched.
-            throttle = _record(broker, ctx, quota_key, _produced_bytes(request), busy_s)
+            size = _produced_bytes(request) if quota_key == PRODUCER_BYTE_RATE else 0
+            throttle = _record(broker, ctx, quota_key, size, busy_s)
             if throttle <= 0:
                 return result
-            return _throttle_later(request, result, throttle)
+            if inspect.isawaitable(result):
+                return _throttle_later(request, result, throttle)
+            return _throttled(request, result, throttle)
         if inspect.isawaitable(result):
             return _fetch_later(broker, ctx, request, result, busy_s)
         throttle = _record(broker, ctx, quota_key, _output_bytes(result), busy_s)
@@ -190,9 +207,8 @@ def _enforcing(handler: Handler, quota_key: str) -> Handler:
     return handle
 
 
-async def _throttle_later(request: Any, pending: Any, throttle_ms: int) -> Any:
-    output = await pending if inspect.isawaitable(pending) else pending
-    return _throttled(request, output, throttle_ms)
+async def _throttle_later(request: Any, pending: Awaitable[Any], throttle_ms: int) -> Any:
+    return _throttled(request, await pending, throttle_ms)
 
 
 async def _fetch_later(
@@ -203,15 +219,20 @@ async def _fetch_later(
     return _throttled(request, output, throttle) if throttle > 0 else output
 
 
-def _record(broker: Broker, ctx: RequestContext, quota_key: str, size: int, busy_s: float) -> int:
-    """Record the request's bytes and handling time; the throttle time in ms."""
+def _record(
+    broker: Broker, ctx: RequestContext, quota_key: str | None, size: int, busy_s: float
+) -> int:
+    """Record the request's bytes (for a byte-rate quota) and handling time; the throttle
+    time in ms."""
     quotas = broker.image.client_quotas
     sensors = sensors_for(broker)
     now_ms = time.monotonic() * 1000
     user, client = user_of(ctx.principal), ctx.client_id or ""
-    throttle = sensors.record(
-        quotas, key=quota_key, user=user, client_id=client, value=size, now_ms=now_ms
-    )
+    throttle = 0
+    if quota_key is not None:
+        throttle = sensors.record(
+            quotas, key=quota_key, user=user, client_id=client, value=size, now_ms=now_ms
+        )
     # request_percentage: handling time as a percentage of one thread's time.
     throttle = max(
         throttle,
@@ -231,7 +252,8 @@ def _throttled(request: Any, output: Any, throttle_ms: int) -> Any:
     """The answer with its throttle time, muting the connection for as long (KIP-219)."""
     if output is not None:
         entity = _as_entity(request, output)
-        output = dataclasses.replace(
-            entity, throttle_time=datetime.timedelta(milliseconds=throttle_ms)
-        )
+        if has_field(type(entity), "throttle_time"):
+            output = dataclasses.replace(
+                entity, throttle_time=datetime.timedelta(milliseconds=throttle_ms)
+            )
     return Throttled(output, throttle_ms / 1000)
