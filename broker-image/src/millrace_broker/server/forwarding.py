@@ -81,6 +81,13 @@ class _ControllerConnection:
                         reader.readexactly(_SIZE.unpack(head)[0]), timeout_s
                     )
                     return head + body
+                except asyncio.CancelledError:
+                    # Cancelled mid-exchange (the caller gave up): the answer may still
+                    # come and must not be read as the next request's. Start afresh.
+                    if self._streams is not None:
+                        self._streams[1].close()
+                    self._streams = None
+                    raise
                 except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                     if self._streams is not None:
                         self._streams[1].close()
