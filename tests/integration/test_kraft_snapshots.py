@@ -38,7 +38,7 @@ from kio.serial import entity_reader
 from kio.static.primitive import i8
 
 from millrace_broker.protocol.codec import encode_request
-from support_broker import BrokerProcess
+from support_broker import BrokerProcess, running_broker
 from support_kraft import AckedProducer, KraftCluster, check_exactly_once, consume_everything
 from support_wire import RawConnection
 
@@ -224,7 +224,10 @@ def change_some(cluster: KraftCluster, *, prefix: str, deleted: list[str]) -> No
 def expected_state(cluster: KraftCluster, prefix: str, count: int) -> State:
     """The state every node must converge to, read from the first live broker once it has
     all `count` topics."""
-    node = cluster.nodes[cluster.live_ids()[0]]
+    return expected_state_of(cluster.nodes[cluster.live_ids()[0]], prefix, count)
+
+
+def expected_state_of(node: BrokerProcess, prefix: str, count: int) -> State:
     found: State = {}
 
     def complete() -> bool:
@@ -232,7 +235,7 @@ def expected_state(cluster: KraftCluster, prefix: str, count: int) -> State:
         found = node_state(node, prefix)
         return len(found) == count
 
-    wait_for(f"{count} topics on node {cluster.live_ids()[0]}", complete)
+    wait_for(f"{count} topics on the node on port {node.port}", complete)
     return found
 
 
@@ -383,3 +386,24 @@ def test_every_node_killed_in_turn_under_load_loses_nothing(cluster: KraftCluste
     for node_id, node in cluster.nodes.items():
         assert snapshots_of(node), f"node {node_id} wrote no snapshot"
         assert "metadata image loaded from snapshot" in log_since(node, marks[node_id])
+
+
+def test_the_interval_rule_snapshots_a_quiet_node(tmp_path: Path) -> None:
+    """`metadata.log.max.snapshot.interval.ms`: with the byte rule far away, a single
+    node snapshots on its own once the interval passes, and a restart loads it."""
+    overrides = [
+        "metadata.log.max.record.bytes.between.snapshots=1000000000",
+        "metadata.log.max.snapshot.interval.ms=2000",
+    ]
+    with running_broker(tmp_path / "data", overrides) as node:
+        client = AdminClient({"bootstrap.servers": node.bootstrap})
+        client.create_topics([NewTopic("quiet", 2, 1, config={"retention.ms": "123456"})])[
+            "quiet"
+        ].result(60)
+        wait_for("a snapshot by the interval rule", partial(has_snapshots, node, 1), timeout=60)
+        expected = expected_state_of(node, "quiet", 1)
+        mark = len(node.log())
+        assert node.stop() == 0
+        node.start(timeout=60)
+        assert_serves(node, expected, "quiet")
+        assert "metadata image loaded from snapshot" in log_since(node, mark)
