@@ -376,3 +376,20 @@ def test_audit_log_lines(caplog: pytest.LogCaptureFixture) -> None:
     assert lines[1][0] == "INFO"
     assert "Principal = User:alice is Denied operation = WRITE from host = 1.2.3.4" in lines[1][1]
     assert "Topic:LITERAL:a for request = Produce" in lines[1][1]
+
+
+def test_decisions_follow_acl_changes() -> None:
+    """Cached decisions are dropped when the ACL set changes."""
+    current: dict[str, Acl] = {}
+    authorizer = Authorizer(AuthorizerSettings(frozenset()), lambda: current)
+
+    def may_read() -> bool:
+        return authorizer.authorize(
+            principal=ALICE, host="h", operation=Op.READ, resource_type=T, name="a", request="F"
+        )
+
+    assert not may_read()
+    current = {"1": acl(T, "a", LIT, Op.READ)}
+    assert may_read()
+    current = {}
+    assert not may_read()

@@ -47,6 +47,7 @@ audit = logging.getLogger("millrace.audit")
 
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 ACCEPTED_CLASS_NAMES = frozenset({STANDARD_AUTHORIZER})
+_MAX_DECISIONS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,9 @@ class Authorizer:
         self._acls = acls
         self._source: Mapping[str, Acl] | None = None
         self._by_type: dict[ResourceType, tuple[Acl, ...]] = {}
+        # Decisions for the current ACL set: the hot path (a produce per topic) repeats
+        # the same questions; dropped whenever the ACLs change, bounded in size.
+        self._decided: dict[tuple[str, str, Operation, ResourceType, str], Decision] = {}
 
     def _index(self) -> dict[ResourceType, tuple[Acl, ...]]:
         current = self._acls()
@@ -173,6 +177,7 @@ class Authorizer:
                 by_type.setdefault(acl.resource_type, []).append(acl)
             self._by_type = {k: tuple(v) for k, v in by_type.items()}
             self._source = current
+            self._decided = {}
         return self._by_type
 
     def authorize(
@@ -186,15 +191,22 @@ class Authorizer:
         request: str,
         explicit: bool = True,
     ) -> bool:
-        decision = decide(
-            self._index().get(resource_type, ()),
-            self.settings,
-            principal=principal,
-            host=host,
-            operation=operation,
-            resource_type=resource_type,
-            name=name,
-        )
+        index = self._index()
+        key = (principal, host, operation, resource_type, name)
+        decision = self._decided.get(key)
+        if decision is None:
+            decision = decide(
+                index.get(resource_type, ()),
+                self.settings,
+                principal=principal,
+                host=host,
+                operation=operation,
+                resource_type=resource_type,
+                name=name,
+            )
+            if len(self._decided) >= _MAX_DECISIONS:
+                self._decided.clear()
+            self._decided[key] = decision
         _audit(decision, principal, host, operation, resource_type, name, request, explicit)
         return decision.allowed
 
