@@ -218,3 +218,73 @@ def test_half_written_keystore_keeps_the_previous_certificate(sb: SecureBroker) 
     finally:
         keystore.write_bytes(good)
     assert "do not load yet" in sb.broker.log()
+
+
+def grant_app1(sb: SecureBroker, topic: str) -> None:
+    client = admin(sb)
+    client.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=60)
+    grants = [
+        AclBinding(
+            ResourceType.TOPIC,
+            topic,
+            ResourcePatternType.LITERAL,
+            "User:app1",
+            "*",
+            operation,
+            AclPermissionType.ALLOW,
+        )
+        for operation in (AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.READ)
+    ]
+    for future in client.create_acls(grants).values():
+        future.result(timeout=30)
+
+
+def test_kafka_python_mtls(sb: SecureBroker) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import TopicPartition as KTopicPartition
+
+    topic = f"kp-mtls-{time.monotonic_ns()}"
+    grant_app1(sb, topic)
+    _, cert, key = sb.ca.issue("kp-app1", "app1", ou="Apps")
+    conf = {
+        "bootstrap_servers": sb.ssl_bootstrap,
+        "security_protocol": "SSL",
+        "ssl_cafile": str(sb.ca.ca_file),
+        "ssl_certfile": str(cert),
+        "ssl_keyfile": str(key),
+    }
+    producer = KafkaProducer(**conf)
+    producer.send(topic, b"over-mtls").get(timeout=30)
+    producer.close()
+    consumer = KafkaConsumer(**conf, consumer_timeout_ms=15000)
+    consumer.assign([KTopicPartition(topic, 0)])
+    consumer.seek_to_beginning()
+    assert [r.value for r in consumer][:1] == [b"over-mtls"]
+    consumer.close()
+
+
+def test_aiokafka_mtls(sb: SecureBroker) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.helpers import create_ssl_context
+
+    topic = f"aio-mtls-{time.monotonic_ns()}"
+    grant_app1(sb, topic)
+    _, cert, key = sb.ca.issue("aio-app1", "app1", ou="Apps")
+
+    async def main() -> int:
+        context = create_ssl_context(
+            cafile=str(sb.ca.ca_file), certfile=str(cert), keyfile=str(key)
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=sb.ssl_bootstrap, security_protocol="SSL", ssl_context=context
+        )
+        await producer.start()
+        try:
+            metadata = await producer.send_and_wait(topic, b"over-mtls")
+            return int(metadata.offset)
+        finally:
+            await producer.stop()
+
+    assert asyncio.run(main()) == 0
