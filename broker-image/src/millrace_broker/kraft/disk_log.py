@@ -16,9 +16,9 @@ not a whole snapshot.  Our rule, with one file: the log starts at the *previous*
 snapshot.  Writing snapshot N moves the log start to snapshot N-1's offset, deletes the
 entries below it (the file is rewritten, temp+fsync+rename) and every snapshot older
 than N-1 (the first snapshot moves nothing).  So the log holds between one and two
-snapshot intervals of records; a fetcher
-below the log start is sent the latest snapshot (N); ``latest_snapshot()`` is N while
-``start_offset`` is N-1's offset (Kafka: the earliest snapshot is at the log start).
+snapshot intervals of records; a fetcher below the log start is sent the latest
+snapshot (N); ``latest_snapshot()`` is N while ``start_offset`` is N-1's offset (Kafka:
+the earliest snapshot is at the log start).
 
 Start-up loads the newest valid snapshot and the log after it (the core hands the
 snapshot to the state machine, then the entries above it).  A snapshot whose checksum
