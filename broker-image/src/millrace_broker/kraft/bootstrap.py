@@ -36,6 +36,7 @@ from .snapshots import SnapshotPolicy
 from .transport import PeerDirectory, bootstrap_ids
 
 RAFT_DIR = "__millrace_raft"
+SNAPSHOT_CHUNK_BYTES = 1 << 20
 
 
 def uses_kraft(config: BrokerConfig) -> bool:
@@ -94,6 +95,9 @@ def build_kraft(
         local=ReplicaKey(config.node_id, directory_id),
         cluster_id=cluster_id,
         bootstrap_servers=discovery,
+        # FetchSnapshot chunks: few round trips for a large metadata snapshot, while one
+        # frame stays far below socket.request.max.bytes
+        snapshot_chunk_bytes=SNAPSHOT_CHUNK_BYTES,
     )
     node = RaftNode(
         raft_config,
