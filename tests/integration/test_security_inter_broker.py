@@ -1,9 +1,9 @@
 """A 3-node KRaft cluster whose own traffic is authenticated: the controller listener is
 SASL_PLAINTEXT and the inter-broker listener SASL_SSL (PLAIN, credentials from
-`listener.name.<l>.plain.sasl.jaas.config`). The quorum forms (Raft over SASL),
-requests sent to a non-controller node are forwarded (SASL), and followers replicate
-(replica fetches over TLS + SASL) until the ISR is full; a node whose inter-node
-password is wrong cannot take part."""
+`listener.name.<l>.plain.sasl.jaas.config`), or both are SSL with client certificates.
+The quorum forms (Raft over the secured controller listener), requests sent to a
+non-controller node are forwarded, and followers replicate over the secured inter-broker
+listener until the ISR is full; a node whose inter-node password is wrong stays out."""
 
 from __future__ import annotations
 
@@ -26,11 +26,29 @@ JAAS = (
 
 
 def secure_node_settings(
-    ca: TestCA, node_port: int, controller_port: int, password: str
+    ca: TestCA, node_port: int, controller_port: int, password: str, *, mtls: bool = False
 ) -> list[str]:
     internal = free_port()
     keystore, _, _ = ca.issue(f"node-{node_port}", "localhost", server=True)
     jaas = JAAS.format(password=password)
+    tls = [
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={ca.ca_file}",
+    ]
+    if mtls:  # Strimzi's way: inter-node listeners on TLS with client certificates
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{node_port},INTERNAL://127.0.0.1:{internal},"
+            f"CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node_port},"
+            f"INTERNAL://127.0.0.1:{internal}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL",
+            "inter.broker.listener.name=INTERNAL",
+            "listener.name.internal.ssl.client.auth=required",
+            "listener.name.controller.ssl.client.auth=required",
+            *tls,
+        ]
     return [
         f"listeners=PLAINTEXT://127.0.0.1:{node_port},INTERNAL://127.0.0.1:{internal},"
         f"CONTROLLER://127.0.0.1:{controller_port}",
@@ -43,29 +61,34 @@ def secure_node_settings(
         "sasl.mechanism.controller.protocol=PLAIN",
         f"listener.name.internal.plain.sasl.jaas.config={jaas}",
         f"listener.name.controller.plain.sasl.jaas.config={jaas}",
-        "ssl.keystore.type=PEM",
-        f"ssl.keystore.location={keystore}",
-        "ssl.truststore.type=PEM",
-        f"ssl.truststore.location={ca.ca_file}",
+        *tls,
     ]
 
 
-def secured_cluster(root: Path, passwords: dict[int, str], reauth_ms: int = 0) -> KraftCluster:
+def secured_cluster(
+    root: Path, passwords: dict[int, str], reauth_ms: int = 0, *, mtls: bool = False
+) -> KraftCluster:
     ca = TestCA.create(root / "tls")
     cluster = KraftCluster(root, 3, settings=[f"connections.max.reauth.ms={reauth_ms}"])
     for node_id, node in cluster.nodes.items():
         assert node.controller_port is not None
+        password = passwords.get(node_id, "node-secret")
         node.overrides += secure_node_settings(
-            ca, node.port, node.controller_port, passwords.get(node_id, "node-secret")
+            ca, node.port, node.controller_port, password, mtls=mtls
         )
     return cluster
 
 
-@pytest.fixture(params=[0, 4000], ids=["unlimited-sessions", "4s-sessions"])
+@pytest.fixture(
+    params=[(0, False), (4000, False), (0, True)],
+    ids=["sasl-unlimited-sessions", "sasl-4s-sessions", "mtls"],
+)
 def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[KraftCluster]:
     """With connections.max.reauth.ms=4000 every inter-node connection outlives its SASL
-    session several times during the test: nodes must reconnect in time."""
-    cluster = secured_cluster(tmp_path, {}, reauth_ms=request.param)
+    session several times during the test: nodes must reconnect in time. With mTLS the
+    nodes present their certificates on the controller and inter-broker listeners."""
+    reauth_ms, mtls = request.param
+    cluster = secured_cluster(tmp_path, {}, reauth_ms=reauth_ms, mtls=mtls)
     cluster.start()
     try:
         yield cluster
