@@ -42,7 +42,7 @@ from .message_codec import decode_message, encode_message
 
 log = logging.getLogger(__name__)
 RAFT_MESSAGE_KEY = 32000
-HEADER_SIZE = 10  # api key, version, correlation id, null client id
+HEADER_SIZE = 10  # api key, version, correlation id, client id length (the id follows)
 _QUEUE_LIMIT = 1000
 _SIZE = struct.Struct(">i")
 # The source id of admin requests made by this process itself (never a node id, and not
