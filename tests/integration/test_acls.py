@@ -500,3 +500,36 @@ def test_authorized_operations_without_an_authorizer(tmp_path: Path) -> None:
         assert AclOperation.ALTER_CONFIGS in described.authorized_operations
         cluster = client.describe_cluster(include_authorized_operations=True).result(timeout=30)
         assert AclOperation.IDEMPOTENT_WRITE in cluster.authorized_operations
+
+
+def test_transactions_need_write_on_the_transactional_id(sb: SecureBroker) -> None:
+    topic, txn = unique("txn-topic-"), unique("txn-")
+    create_topics(sb, topic)
+    client = admin(sb)
+    write_topic = _binding(
+        topic, ResourcePatternType.LITERAL, AclOperation.WRITE, AclPermissionType.ALLOW
+    )
+    for future in client.create_acls([write_topic]).values():
+        future.result(timeout=30)
+    refused = Producer({**conf(sb, "alice"), "transactional.id": txn})
+    with pytest.raises(KafkaException) as failure:
+        refused.init_transactions(30)
+    assert failure.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+    write_txn = AclBinding(
+        ResourceType.TRANSACTIONAL_ID,
+        txn,
+        ResourcePatternType.LITERAL,
+        "User:alice",
+        "*",
+        AclOperation.WRITE,
+        AclPermissionType.ALLOW,
+    )
+    for future in client.create_acls([write_txn]).values():
+        future.result(timeout=30)
+    producer = Producer({**conf(sb, "alice"), "transactional.id": txn})
+    producer.init_transactions(60)
+    producer.begin_transaction()
+    producer.produce(topic, b"in-txn")
+    producer.commit_transaction(60)
+    assert end_offset(sb, topic) == 2  # the record and the commit marker
