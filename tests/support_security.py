@@ -43,6 +43,8 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 class TestCA:
     """A CA made for one test run; issues server and client certificates as PEM files."""
 
+    __test__ = False  # not a pytest test class despite the name
+
     directory: Path
     key: ec.EllipticCurvePrivateKey
     cert: x509.Certificate
