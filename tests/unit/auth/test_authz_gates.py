@@ -183,3 +183,52 @@ def test_produce_split_and_merge_through_the_hand_encoder() -> None:
     assert by_topic["ok"].error_code == ErrorCode.none and by_topic["ok"].base_offset == 42
     assert by_topic["secret"].error_code == ErrorCode.topic_authorization_failed
     encode_response(5, 0, 9, out)
+
+
+@pytest.mark.parametrize("version", [7, 9])
+def test_offset_fetch_names_refused_topics_per_partition(version: int) -> None:
+    from millrace_broker.auth.acl import Acl, Operation, PatternType, Permission, ResourceType
+
+    group_ok = Acl(
+        ResourceType.GROUP,
+        "g",
+        PatternType.LITERAL,
+        "User:alice",
+        "*",
+        Operation.DESCRIBE,
+        Permission.ALLOW,
+    )
+    authorizer = Authorizer(AuthorizerSettings(frozenset()), lambda: {"1": group_ok})
+    request_cls = load_request_schema(9, version)
+    request = _one_of_each(request_cls)
+    if version >= 8:
+        group = request.groups[0]
+        topic = dataclasses.replace(group.topics[0], name="x", partition_indexes=(0, 1))
+        request = dataclasses.replace(
+            request, groups=(dataclasses.replace(group, group_id="g", topics=(topic,)),)
+        )
+    else:
+        topic = dataclasses.replace(request.topics[0], name="x", partition_indexes=(0, 1))
+        request = dataclasses.replace(request, group_id="g", topics=(topic,))
+    ctx = RequestContext(9, version, 1, "c", "PLAINTEXT", "127.0.0.1", "User:alice")
+
+    def handler(_b: Any, _c: Any, served: Any) -> Any:
+        holder = served.groups[0] if version >= 8 else served
+        assert not holder.topics, "a refused topic reached the handler"
+        out = blank(response_class(served))
+        if version >= 8:
+            group_cls = typing.get_args(
+                next(f.type for f in dataclasses.fields(type(out)) if f.name == "groups")
+            )[0]
+            out = dataclasses.replace(out, groups=(blank(group_cls, group_id="g"),))
+        return out
+
+    out = GATES[9](authorizer, handler, _Broker(), ctx, request)  # type: ignore[arg-type]
+    holder = out.groups[0] if version >= 8 else out
+    (refused,) = holder.topics
+    assert refused.name == "x"
+    assert [(p.partition_index, p.error_code) for p in refused.partitions] == [
+        (0, ErrorCode.topic_authorization_failed),
+        (1, ErrorCode.topic_authorization_failed),
+    ]
+    encode_response(1, 9, version, out)

@@ -53,7 +53,7 @@ _INDEX_FIELDS = ("partition_index", "partition", "index")
 # Response list -> the request list it answers, where the names differ.
 _TAIL = {
     "partition_responses": ("partition_data",),
-    "partitions": ("partition_data",),
+    "partitions": ("partition_data", "partition_indexes"),
     "responses": ("topic_data", "topics", "resources"),
     "results": ("creations", "resources", "topics"),
     "filter_results": ("filters",),
@@ -216,7 +216,15 @@ def mirror(cls: type[Any], source: Any, code: ErrorCode) -> Any:
             if isinstance(sub, tuple) and sub and dataclasses.is_dataclass(sub[0]):
                 sub_cls = typing.get_args(f.type)[0]
                 values[f.name] = tuple(mirror(sub_cls, s, code) for s in sub)
+            elif isinstance(sub, tuple) and sub and isinstance(sub[0], int):
+                sub_cls = typing.get_args(f.type)[0]  # partitions named by index only
+                values[f.name] = tuple(_index_result(sub_cls, i, code) for i in sub)
     return blank(cls, **values)
+
+
+def _index_result(cls: type[Any], index: int, code: ErrorCode) -> Any:
+    field = next(n for n in _INDEX_FIELDS if has_field(cls, n))
+    return blank(cls, **{field: index, "error_code": code})
 
 
 def _as_entity(request: Any, output: Any) -> Any:
@@ -554,29 +562,45 @@ def _offset_fetch(a: Authorizer, h: Handler, b: Broker, ctx: RequestContext, req
             return _then(h(b, ctx, request), lambda out: _visible_topics(a, ctx, out))
         return topics_gate("topics", "topics", Operation.DESCRIBE)(a, h, b, ctx, request)
     denied = denied_names(a, ctx, Operation.DESCRIBE, G, [g.group_id for g in groups])
-    if denied:
-        cls = response_class(request)
-        group_cls = _item_class(cls, "groups")
-        refusals = tuple(
-            blank(group_cls, group_id=g.group_id, error_code=ErrorCode.group_authorization_failed)
-            for g in groups
-            if g.group_id in denied
-        )
-        kept = tuple(g for g in groups if g.group_id not in denied)
-        if not kept:
-            return blank(cls, groups=refusals)
+    cls = response_class(request)
+    group_cls = _item_class(cls, "groups")
+    topic_cls = _item_class(group_cls, "topics")
+    group_refusals = tuple(
+        blank(group_cls, group_id=g.group_id, error_code=ErrorCode.group_authorization_failed)
+        for g in groups
+        if g.group_id in denied
+    )
+    kept = []
+    topic_refusals: dict[str, tuple[Any, ...]] = {}
+    for g in groups:
+        if g.group_id in denied:
+            continue
+        if g.topics is not None:  # named topics: refused ones answer with the error
+            hidden = denied_names(a, ctx, Operation.DESCRIBE, T, [t.name for t in g.topics])
+            if hidden:
+                topic_refusals[g.group_id] = tuple(
+                    mirror(topic_cls, t, ErrorCode.topic_authorization_failed)
+                    for t in g.topics
+                    if t.name in hidden
+                )
+                g = dataclasses.replace(
+                    g, topics=tuple(t for t in g.topics if t.name not in hidden)
+                )
+        kept.append(g)
+    if not kept:
+        return blank(cls, groups=group_refusals)
 
-        def merge(output: Any) -> Any:
-            return dataclasses.replace(output, groups=tuple(output.groups) + refusals)
+    def merge(output: Any) -> Any:
+        answered = []
+        for group in output.groups:
+            group = _visible_topics(a, ctx, group)  # all topics: only describable ones
+            extra = topic_refusals.get(group.group_id, ())
+            if extra:
+                group = dataclasses.replace(group, topics=tuple(group.topics) + extra)
+            answered.append(group)
+        return dataclasses.replace(output, groups=tuple(answered) + group_refusals)
 
-        return _then(h(b, ctx, dataclasses.replace(request, groups=kept)), merge)
-
-    def per_group_topics(output: Any) -> Any:
-        return dataclasses.replace(
-            output, groups=tuple(_visible_topics(a, ctx, g) for g in output.groups)
-        )
-
-    return _then(h(b, ctx, request), per_group_topics)
+    return _then(h(b, ctx, dataclasses.replace(request, groups=tuple(kept))), merge)
 
 
 def _visible_topics(a: Authorizer, ctx: RequestContext, holder: Any) -> Any:
