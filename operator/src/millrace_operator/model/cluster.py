@@ -195,10 +195,10 @@ class PodTemplate(KubeModel):
     priority_class_name: str | None = Field(default=None, description="PriorityClass of the pods.")
     termination_grace_period_seconds: int = Field(
         default=120,
-        ge=10,
+        ge=30,
         le=3600,
         description="Time a broker gets to finish its controlled shutdown (moving partition "
-        "leadership away) before it is killed.",
+        "leadership away, at most 15 s, then flushing its logs) before it is killed.",
     )
 
 
