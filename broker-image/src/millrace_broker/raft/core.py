@@ -67,7 +67,7 @@ Committed = Entry | Snapshot
 
 class RaftNode:
     def __init__(
-                 self,
+        self,
         config: RaftConfig,
         *,
         log: RaftLog,
@@ -97,11 +97,13 @@ class RaftNode:
             # state is gone), so resign and let the quorum elect a new leader
             self.state = Resigned(persisted.epoch, self.election_deadline(now_ms), ())
         elif persisted.leader_id is not None:
-            self.state = self._new_follower(persisted.epoch, persisted.leader_id,
-                                            persisted.voted_key, now_ms)
+            self.state = self._new_follower(
+                persisted.epoch, persisted.leader_id, persisted.voted_key, now_ms
+            )
         else:
-            self.state = Unattached(persisted.epoch, persisted.voted_key,
-                                    self.election_deadline(now_ms))
+            self.state = Unattached(
+                persisted.epoch, persisted.voted_key, self.election_deadline(now_ms)
+            )
 
     # ------------------------------------------------------------------ queries
     @property
@@ -171,8 +173,7 @@ class RaftNode:
             replication.handle_fetch_snapshot_request(self, src, msg, now_ms, out)
         elif isinstance(msg, FetchSnapshotResponse):
             replication.handle_fetch_snapshot_response(self, src, msg, now_ms, out)
-        elif isinstance(msg, AddRaftVoterRequest | RemoveRaftVoterRequest
-                        | UpdateRaftVoterRequest):
+        elif isinstance(msg, AddRaftVoterRequest | RemoveRaftVoterRequest | UpdateRaftVoterRequest):
             membership.handle_voter_change(self, src, msg, now_ms, out)
         elif isinstance(msg, DescribeQuorumRequest):
             out.append(Outbound(src, membership.describe_quorum(self, msg)))
@@ -234,8 +235,11 @@ class RaftNode:
             return min(times)
         if isinstance(st, Candidate | Prospective | Resigned):
             # only requests we would resend: a stale entry must not wake us up forever
-            waiting = (st.unacked if isinstance(st, Resigned)
-                       else self.voters.ids - st.granted - st.rejected)
+            waiting = (
+                st.unacked
+                if isinstance(st, Resigned)
+                else self.voters.ids - st.granted - st.rejected
+            )
             times = [st.election_deadline]
             times += [p.sent_ms + timeout for vid, p in st.pending.items() if vid in waiting]
             return min(times)
@@ -272,13 +276,13 @@ class RaftNode:
 
     def create_snapshot(self, end_offset: int, data: bytes) -> Snapshot:
         """Fold the committed prefix below ``end_offset`` into a snapshot of ``data``."""
-        if not self.log.start_offset < end_offset <= min(self.high_watermark,
-                                                          self.applied_offset):
+        if not self.log.start_offset < end_offset <= min(self.high_watermark, self.applied_offset):
             raise ValueError(f"snapshot end {end_offset} is not committed and applied")
         epoch = self.log.epoch_at(end_offset - 1)
         assert epoch is not None
-        snapshot = Snapshot(OffsetAndEpoch(end_offset, epoch),
-                            self.voter_history.at(end_offset), data)
+        snapshot = Snapshot(
+            OffsetAndEpoch(end_offset, epoch), self.voter_history.at(end_offset), data
+        )
         self.log.install_snapshot(snapshot)
         self.voter_history.prune_below(end_offset)
         return snapshot
@@ -318,8 +322,9 @@ class RaftNode:
                     self.voter_history.add(entry.offset, entry.record.voters)
             offset += len(batch)
 
-    def append_as_leader(self, records: Sequence[DataRecord | LeaderChangeRecord
-                         | VotersRecord]) -> None:
+    def append_as_leader(
+        self, records: Sequence[DataRecord | LeaderChangeRecord | VotersRecord]
+    ) -> None:
         st = self.state
         assert isinstance(st, Leader)
         start = self.log.end_offset
@@ -346,21 +351,23 @@ class RaftNode:
         return self.key  # candidates, leaders and resigned leaders voted for themselves
 
     # ------------------------------------------------------------------ transitions
-    def _new_follower(self, epoch: int, leader_id: int, voted: ReplicaKey | None,
-                      now_ms: int) -> Follower:
-        return Follower(epoch, leader_id, voted, now_ms + self.config.fetch_timeout_ms,
-                        next_fetch_ms=now_ms)
+    def _new_follower(
+        self, epoch: int, leader_id: int, voted: ReplicaKey | None, now_ms: int
+    ) -> Follower:
+        return Follower(
+            epoch, leader_id, voted, now_ms + self.config.fetch_timeout_ms, next_fetch_ms=now_ms
+        )
 
-    def become_follower(self, epoch: int, leader_id: int, now_ms: int,
-                        out: list[Outbound]) -> None:
+    def become_follower(self, epoch: int, leader_id: int, now_ms: int, out: list[Outbound]) -> None:
         voted = self.voted_key() if epoch == self.epoch else None
         self._abandon_leadership(out)
         self.persist(epoch, leader_id, voted)
         self.state = self._new_follower(epoch, leader_id, voted, now_ms)
         replication.maybe_send_fetch(self, self.state, now_ms, out)
 
-    def become_unattached(self, epoch: int, voted: ReplicaKey | None, now_ms: int,
-                          out: list[Outbound] | None = None) -> None:
+    def become_unattached(
+        self, epoch: int, voted: ReplicaKey | None, now_ms: int, out: list[Outbound] | None = None
+    ) -> None:
         if out is not None:
             self._abandon_leadership(out)
         self.persist(epoch, None, voted)
@@ -370,8 +377,9 @@ class RaftNode:
         if isinstance(self.state, Leader):
             membership.fail_pending_change(self, self.state, out)
 
-    def observe_epoch(self, epoch: int, leader_id: int | None, now_ms: int,
-                      out: list[Outbound]) -> bool:
+    def observe_epoch(
+        self, epoch: int, leader_id: int | None, now_ms: int, out: list[Outbound]
+    ) -> bool:
         """Move to a newer epoch, or attach to a leader newly learned for this epoch.
 
         Returns True if the state changed (the caller's message is then stale).
@@ -385,8 +393,12 @@ class RaftNode:
         # A Prospective replica told of its own leader goes back to it too: the teller
         # heard from that leader recently (or is it), and a replica whose voter set is
         # stale may otherwise never get a majority either way and never fetch again.
-        if (epoch == self.epoch and leader_id is not None and leader_id != self.key.id
-                and isinstance(self.state, Unattached | Prospective | Candidate)):
+        if (
+            epoch == self.epoch
+            and leader_id is not None
+            and leader_id != self.key.id
+            and isinstance(self.state, Unattached | Prospective | Candidate)
+        ):
             self.become_follower(epoch, leader_id, now_ms, out)
             return True
         return False
