@@ -37,7 +37,7 @@ from ..auth.quota import (
 from ..metadata.image import MetadataImage
 from ..metadata.records import ClientQuotaRecord, MetadataRecord
 from .authz import has_field
-from .authz_gate import _as_entity
+from .authz_common import as_entity
 from .broker import Broker
 from .context import RequestContext
 from .dispatch import Handler
@@ -251,7 +251,7 @@ def _record(
 def _throttled(request: Any, output: Any, throttle_ms: int) -> Any:
     """The answer with its throttle time, muting the connection for as long (KIP-219)."""
     if output is not None:
-        entity = _as_entity(request, output)
+        entity = as_entity(request, output)
         if has_field(type(entity), "throttle_time"):
             output = dataclasses.replace(
                 entity, throttle_time=datetime.timedelta(milliseconds=throttle_ms)
