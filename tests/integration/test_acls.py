@@ -533,3 +533,34 @@ def test_transactions_need_write_on_the_transactional_id(sb: SecureBroker) -> No
     producer.produce(topic, b"in-txn")
     producer.commit_transaction(60)
     assert end_offset(sb, topic) == 2  # the record and the commit marker
+
+
+def test_three_node_cluster_replicates_with_the_authorizer_on(tmp_path: Path) -> None:
+    """Inter-broker traffic passes the gates as CLUSTER_ACTION (brokers on PLAINTEXT are
+    User:ANONYMOUS, a super user here as Kafka requires): registration, heartbeats,
+    follower fetches, ISR changes and forwarded admin requests all work."""
+    from support_kraft import AckedProducer, KraftCluster, check_exactly_once, consume_everything
+
+    cluster = KraftCluster(
+        tmp_path,
+        size=3,
+        settings=[f"authorizer.class.name={STANDARD}", "super.users=User:ANONYMOUS"],
+    )
+    cluster.start()
+    try:
+        md = cluster.metadata()
+        other = next(i for i in (1, 2, 3) if i != md.controller_id)
+        client = cluster.admin(other)  # CreateTopics is forwarded in an envelope
+        topic = NewTopic("guarded", 3, 3, config={"min.insync.replicas": "2"})
+        client.create_topics([topic])["guarded"].result(60)
+        assert cluster.wait_full_isr("guarded", timeout=60)
+        producer = AckedProducer(cluster.bootstrap, "guarded", partitions=3, limit=1000)
+        producer.start()
+        producer.finish()
+        assert producer.count() == 1000 and not producer.errors
+        assert cluster.wait_full_isr("guarded", timeout=60)  # followers kept up
+        got = consume_everything(cluster.bootstrap, "guarded", 3, 1000)
+        assert check_exactly_once(producer.acked, got) == ""
+        assert all("is Denied" not in n.log() for n in cluster.nodes.values())
+    finally:
+        cluster.stop()
