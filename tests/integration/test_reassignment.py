@@ -229,6 +229,7 @@ def test_leadership_returns_to_the_preferred_replica_after_a_restart(
     assert cluster.wait_full_isr(topic, timeout=60)
 
 
+@pytest.mark.timeout(900)
 def test_reassignment_under_an_acks_all_producer_loses_nothing(
     cluster: KraftCluster, tmp_path: Path
 ) -> None:
@@ -239,7 +240,7 @@ def test_reassignment_under_an_acks_all_producer_loses_nothing(
         [[2, 4, 6], [4, 6, 2], [6, 2, 4]],
         **{"min.insync.replicas": "2"},
     )
-    producer = AckedProducer(cluster.bootstrap, topic, partitions=3)
+    producer = AckedProducer(cluster.bootstrap, topic, partitions=3, limit=1_000_000, seconds=600)
     producer.start()
     wait_for("2000 acknowledged records", lambda: producer.count() >= 2000, timeout=60)
     before = producer.count()
@@ -248,6 +249,7 @@ def test_reassignment_under_an_acks_all_producer_loses_nothing(
     reassign_cli(cluster, tmp_path, "--execute", plan)
     verify_until_done(cluster, tmp_path, plan, timeout=180)
     during = producer.count()
+    print(f"moved: acked {before} before, {during} when complete; errors {producer.errors[:3]}")
     wait_for("2000 more acknowledged records", lambda: producer.count() >= during + 2000)
     producer.stop()
     acked = producer.count()
