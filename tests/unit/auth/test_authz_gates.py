@@ -232,3 +232,46 @@ def test_offset_fetch_names_refused_topics_per_partition(version: int) -> None:
         (1, ErrorCode.topic_authorization_failed),
     ]
     encode_response(1, 9, version, out)
+
+
+def test_created_topic_configs_need_describe_configs() -> None:
+    from millrace_broker.auth.acl import Acl, Operation, PatternType, Permission, ResourceType
+
+    create_x = Acl(
+        ResourceType.TOPIC,
+        "x",
+        PatternType.LITERAL,
+        "User:alice",
+        "*",
+        Operation.CREATE,
+        Permission.ALLOW,
+    )
+    authorizer = Authorizer(AuthorizerSettings(frozenset()), lambda: {"1": create_x})
+    request = _one_of_each(load_request_schema(19, 7))
+    ctx = RequestContext(19, 7, 1, "c", "PLAINTEXT", "127.0.0.1", "User:alice")
+
+    def handler(_b: Any, _c: Any, served: Any) -> Any:
+        cls = response_class(served)
+        result_cls = typing.get_args(
+            next(f.type for f in dataclasses.fields(cls) if f.name == "topics")
+        )[0]
+        config_cls = typing.get_args(
+            typing.get_args(
+                next(f.type for f in dataclasses.fields(result_cls) if f.name == "configs")
+            )[0]
+        )[0]
+        created = blank(
+            result_cls,
+            name="x",
+            error_code=ErrorCode.none,
+            topic_config_error_code=ErrorCode.none,
+            configs=(blank(config_cls, name="retention.ms", value="1"),),
+        )
+        return blank(cls, topics=(created,))
+
+    out = GATES[19](authorizer, handler, _Broker(), ctx, request)  # type: ignore[arg-type]
+    (created,) = out.topics
+    assert created.error_code == ErrorCode.none
+    assert created.configs is None
+    assert created.topic_config_error_code == ErrorCode.topic_authorization_failed
+    encode_response(1, 19, 7, out)

@@ -30,7 +30,7 @@ from kio.schema.errors import ErrorCode
 
 from ..auth.acl import Operation
 from ..auth.authorizer import Authorizer
-from .authz import TX, C, T, allowed, authorizer_for, blank, denied_names
+from .authz import TX, C, T, allowed, authorizer_for, blank, denied_names, has_field
 from .authz_common import (
     Gate,
     cluster_gate,
@@ -167,8 +167,30 @@ def _metadata(a: Authorizer, h: Handler, b: Broker, ctx: RequestContext, request
 
 def _create_topics(a: Authorizer, h: Handler, b: Broker, ctx: RequestContext, request: Any) -> Any:
     if allowed(a, ctx, Operation.CREATE, C, explicit=False):
-        return h(b, ctx, request)
-    return topics_gate("topics", "topics", Operation.CREATE)(a, h, b, ctx, request)
+        result = h(b, ctx, request)
+    else:
+        result = topics_gate("topics", "topics", Operation.CREATE)(a, h, b, ctx, request)
+
+    def hide_configs(output: Any) -> Any:
+        """v5+ return the new topic's configs only to who may describe them (Kafka)."""
+        if not output.topics or not has_field(type(output.topics[0]), "topic_config_error_code"):
+            return output
+        return dataclasses.replace(
+            output,
+            topics=tuple(
+                dataclasses.replace(
+                    t,
+                    configs=None,
+                    topic_config_error_code=ErrorCode.topic_authorization_failed,
+                )
+                if t.error_code == ErrorCode.none
+                and not allowed(a, ctx, Operation.DESCRIBE_CONFIGS, T, t.name, explicit=False)
+                else t
+                for t in output.topics
+            ),
+        )
+
+    return then(result, hide_configs)
 
 
 def _delete_topics(a: Authorizer, h: Handler, b: Broker, ctx: RequestContext, request: Any) -> Any:
