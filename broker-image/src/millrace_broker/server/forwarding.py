@@ -6,7 +6,8 @@ active controller only. A node that is not the active controller sends the clien
 request frame, unchanged, to the active controller's controller listener and relays the
 response frame, unchanged: same API, same version, same correlation id, so the client
 cannot tell. The dispatcher wraps client frames in an Envelope (server/envelope.py) so
-that the controller knows the client's principal. One connection per controller carries one forwarded request at a time.
+that the controller knows the client's principal. One connection per controller carries
+one forwarded request at a time.
 
 As Kafka's forwarding manager, a forwarded request outlives controller changes: while no
 active controller is known (an election, as right after the cluster starts) it waits for
