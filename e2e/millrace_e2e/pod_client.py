@@ -10,6 +10,8 @@ but confluent-kafka and the standard library. Every subcommand prints one JSON l
     produce TOPIC COUNT PREFIX       {"acked": [values], "errors": [...]}  acks=all, idempotent
     consume TOPIC COUNT TIMEOUT_S    {"values": [values]}  from the beginning, new group
     alter TOPIC KEY VALUE            {"ok": true}  IncrementalAlterConfigs SET on the topic
+    metrics URL PREFIX               {"lines": [...]}  lines of a Prometheus page starting
+                                     with PREFIX
 
 Every call is bounded in time; BOOTSTRAP comes from the environment variable of that name.
 """
@@ -20,6 +22,7 @@ import json
 import os
 import sys
 import time
+import urllib.request
 import uuid
 from typing import Any
 
@@ -131,6 +134,12 @@ def cmd_alter(topic: str, key: str, value: str) -> dict[str, Any]:
     return {"ok": True}
 
 
+def cmd_metrics(url: str, prefix: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+        text = response.read().decode()
+    return {"lines": [line for line in text.splitlines() if line.startswith(prefix)]}
+
+
 COMMANDS = {
     "cluster": cmd_cluster,
     "topics": cmd_topics,
@@ -138,6 +147,7 @@ COMMANDS = {
     "produce": cmd_produce,
     "consume": cmd_consume,
     "alter": cmd_alter,
+    "metrics": cmd_metrics,
 }
 
 

@@ -38,6 +38,7 @@ from millrace_e2e.kube import Kubectl, KubectlError, pod_ready
 from millrace_e2e.operator import (
     GROUP,
     OPERATOR_NAMESPACE,
+    RELEASE,
     PodClient,
     Stopwatch,
     condition,
@@ -260,6 +261,23 @@ def test_client_pod_produces_acks_all_and_consumes_back(
     assert len(produced["acked"]) == 300
     consumed = client("consume", TOPIC, "300", "120")["values"]
     assert sorted(consumed) == sorted(produced["acked"])
+
+
+def test_brokers_and_operator_serve_prometheus_metrics(
+    ns: Kubectl, client: PodClient, topic: dict[str, Any]
+) -> None:
+    """After the round trip above: the leader brokers counted the records of the topic;
+    the operator counted its reconciles."""
+    total = 0.0
+    for zone in ZONES:
+        url = f"http://{CLUSTER}-broker-{zone}-0.{CLUSTER}-nodes:9404/metrics"
+        lines = client("metrics", url, "kafka_server_brokertopicmetrics_messagesin_total")["lines"]
+        total += sum(float(line.split()[-1]) for line in lines if f'topic="{TOPIC}"' in line)
+    assert total >= 300, total
+    url = f"http://{RELEASE}-millrace-operator-metrics.{OPERATOR_NAMESPACE}:8080/metrics"
+    lines = client("metrics", url, "millrace_reconciles_total")["lines"]
+    assert any('kind="Cluster"' in line for line in lines), lines
+    assert any('kind="Topic"' in line for line in lines), lines
 
 
 # ---- 3. configs: applied without restarts, drift set back ---------------------------------

@@ -93,7 +93,11 @@ def test_statefulset_shape() -> None:
         "/etc/millrace/$(POD_NAME).properties",
         "--cluster-id",
         IDENTITY.cluster_id,
+        "--metrics-address",
+        "0.0.0.0:9404",
     ]
+    assert {"name": "metrics", "containerPort": 9404} in container["ports"]
+    assert first["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9404"
     assert container["readinessProbe"]["exec"]["command"][3] == "ready"
     assert pod["terminationGracePeriodSeconds"] == 120
     assert pod["securityContext"]["runAsNonRoot"] is True

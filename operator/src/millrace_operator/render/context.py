@@ -21,6 +21,7 @@ DATA_DIR: Final = "/var/lib/millrace/data"  # the volume's mount point
 # which a Kafka log directory must not contain.
 LOG_DIR: Final = f"{DATA_DIR}/log"
 CONFIG_DIR: Final = "/etc/millrace"
+METRICS_PORT: Final = 9404  # each node's Prometheus endpoint (the port Strimzi uses too)
 CLUSTER_LABEL: Final = "millrace.io/cluster"
 POOL_LABEL: Final = "millrace.io/pool"
 COMPONENT_LABEL: Final = "app.kubernetes.io/component"

@@ -1,7 +1,8 @@
 """StatefulSets: one per zone and role, `updateStrategy: OnDelete` (the operator restarts).
 
 Each pod: the broker image (entrypoint `millrace-broker`) with arguments
-`/etc/millrace/$(POD_NAME).properties --cluster-id <id>` (Kubernetes expands `$(POD_NAME)`
+`/etc/millrace/$(POD_NAME).properties --cluster-id <id> --metrics-address 0.0.0.0:9404`
+(Prometheus metrics, with the scrape annotations; Kubernetes expands `$(POD_NAME)`
 from the downward API; the broker formats empty storage for that cluster id on first
 start, and /etc/millrace/$(POD_NAME).format holds what a KIP-853 format also needs), data
 on a PersistentVolumeClaim at /var/lib/millrace/data, a readiness probe that asks the
@@ -23,6 +24,7 @@ from millrace_operator.render.config import static_config_hash
 from millrace_operator.render.context import (
     CONFIG_DIR,
     DATA_DIR,
+    METRICS_PORT,
     POOL_LABEL,
     STATIC_CONFIG_ANNOTATION,
     ZONE_LABEL_KEY,
@@ -62,7 +64,10 @@ def build_affinity(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
 
 def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
     ports = ctx.spec.listeners
-    container_ports = [{"name": "controller", "containerPort": ports.controller_port}]
+    container_ports = [
+        {"name": "controller", "containerPort": ports.controller_port},
+        {"name": "metrics", "containerPort": METRICS_PORT},
+    ]
     if pool.role == BROKER:
         container_ports.insert(0, {"name": "kafka", "containerPort": ports.internal_port})
     resources = {
@@ -79,7 +84,13 @@ def _container(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
         "image": ctx.spec.broker_image,
         "imagePullPolicy": ctx.spec.image_pull_policy.value,
         # the image's entrypoint is millrace-broker; --cluster-id formats empty storage
-        "args": [config_file, "--cluster-id", ctx.identity.cluster_id],
+        "args": [
+            config_file,
+            "--cluster-id",
+            ctx.identity.cluster_id,
+            "--metrics-address",
+            f"0.0.0.0:{METRICS_PORT}",
+        ],
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "MILLRACE_FORMAT_FILE", "value": f"{CONFIG_DIR}/$(POD_NAME).format"},
@@ -145,6 +156,10 @@ def build_statefulset(ctx: RenderContext, pool: Pool) -> dict[str, Any]:
         ZONE_LABEL_KEY: pool.zone,
     }
     annotations = {
+        # the conventional scrape annotations; the user's template annotations override
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(METRICS_PORT),
+        "prometheus.io/path": "/metrics",
         **ctx.spec.template.annotations,
         STATIC_CONFIG_ANNOTATION: static_config_hash(ctx),
     }
