@@ -3,7 +3,9 @@ connection; replica fetches, exempt APIs and unquoted clients pass untouched."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import typing
 from typing import Any
 
 from kio.index import load_request_schema
@@ -62,3 +64,38 @@ def test_no_quota_no_wrapper_cost() -> None:
     sentinel = object()
     produce = with_quotas({0: lambda b, c, r: sentinel})[0]
     assert produce(_Broker({}), _ctx(0, 9), object()) is sentinel  # type: ignore[arg-type]
+
+
+def test_controller_mutation_rate_refuses_strict_versions_once_over() -> None:
+    from kio.schema.errors import ErrorCode
+
+    class _MutationConfig(_Config):
+        def get_int(self, name: str) -> int:
+            return 1 if name == "num.partitions" else super().get_int(name)
+
+    quotas = {(("user", "alice"),): {"controller_mutation_rate": 1.0}}
+    broker = _Broker(quotas)
+    broker.config = _MutationConfig()
+    served: list[Any] = []
+
+    def create(_b: Any, _c: Any, request: Any) -> Any:
+        served.append(request)
+        return blank(response_class(request))
+
+    handler = with_quotas({19: create})[19]
+    request_cls = load_request_schema(19, 7)
+    topic_cls = next(
+        typing.get_args(f.type)[0] for f in dataclasses.fields(request_cls) if f.name == "topics"
+    )
+    request = blank(
+        request_cls,
+        topics=(blank(topic_cls, name="big", num_partitions=50, assignments=(), configs=()),),
+    )
+    first = handler(broker, _ctx(19, 7), request)  # type: ignore[arg-type]
+    assert isinstance(first, Throttled) and first.mute_s > 0  # served, then throttled
+    assert len(served) == 1
+    second = handler(broker, _ctx(19, 7), request)  # type: ignore[arg-type]
+    assert isinstance(second, Throttled) and len(served) == 1  # refused, not served
+    (refused,) = second.answer.topics
+    assert refused.name == "big"
+    assert refused.error_code == ErrorCode.throttling_quota_exceeded

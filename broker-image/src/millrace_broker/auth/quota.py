@@ -27,6 +27,7 @@ USER, CLIENT_ID, IP = "user", "client-id", "ip"
 Entity = tuple[tuple[str, str | None], ...]
 
 PRODUCER_BYTE_RATE = "producer_byte_rate"
+CONTROLLER_MUTATION_RATE = "controller_mutation_rate"
 CONSUMER_BYTE_RATE = "consumer_byte_rate"
 REQUEST_PERCENTAGE = "request_percentage"
 CLIENT_KEYS = {
@@ -170,12 +171,27 @@ class QuotaSensors:
         now_ms: float,
     ) -> int:
         """Record usage; the throttle time in ms (0 when no quota applies or within it)."""
-        found = resolve(quotas, user, client_id, key)
+        found = self.sensor(quotas, key=key, user=user, client_id=client_id)
         if found is None:
             return 0
+        bound, sensor = found
+        sensor.record(value, now_ms)
+        return sensor.throttle_ms(bound, now_ms)
+
+    def sensor(
+        self,
+        quotas: Mapping[Entity, Mapping[str, float]],
+        *,
+        key: str,
+        user: str,
+        client_id: str,
+    ) -> tuple[float, RateSensor] | None:
+        """(bound, sensor) of the quota that applies, or None."""
+        found = resolve(quotas, user, client_id, key)
+        if found is None:
+            return None
         bound, sensor_key = found
         sensor = self._sensors.get((key, sensor_key))
         if sensor is None:
             sensor = self._sensors[(key, sensor_key)] = RateSensor(self.samples, self.window_ms)
-        sensor.record(value, now_ms)
-        return sensor.throttle_ms(bound, now_ms)
+        return bound, sensor

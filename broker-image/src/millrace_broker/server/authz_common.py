@@ -44,7 +44,7 @@ _INDEX_FIELDS = ("partition_index", "partition", "index")
 _TAIL = {
     "partition_responses": ("partition_data",),
     "partitions": ("partition_data", "partition_indexes"),
-    "responses": ("topic_data", "topics", "resources"),
+    "responses": ("topic_data", "topics", "resources", "topic_names"),
     "results": ("creations", "resources", "topics"),
     "filter_results": ("filters",),
 }
@@ -88,10 +88,18 @@ def mirror(cls: type[Any], source: Any, code: ErrorCode) -> Any:
             if isinstance(sub, tuple) and sub and dataclasses.is_dataclass(sub[0]):
                 sub_cls = typing.get_args(f.type)[0]
                 values[f.name] = tuple(mirror(sub_cls, s, code) for s in sub)
+            elif isinstance(sub, tuple) and sub and isinstance(sub[0], str):
+                sub_cls = typing.get_args(f.type)[0]  # resources named by a string only
+                values[f.name] = tuple(_named_result(sub_cls, n, code) for n in sub)
             elif isinstance(sub, tuple) and sub and isinstance(sub[0], int):
                 sub_cls = typing.get_args(f.type)[0]  # partitions named by index only
                 values[f.name] = tuple(_index_result(sub_cls, i, code) for i in sub)
     return blank(cls, **values)
+
+
+def _named_result(cls: type[Any], name: str, code: ErrorCode) -> Any:
+    field = next(n for n in _NAME_FIELDS if has_field(cls, n))
+    return blank(cls, **{field: name, "error_code": code})
 
 
 def _index_result(cls: type[Any], index: int, code: ErrorCode) -> Any:

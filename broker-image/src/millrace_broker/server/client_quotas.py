@@ -43,6 +43,7 @@ from .context import RequestContext
 from .dispatch import Handler
 from .fetch import replica_id_of
 from .kio_build import ZERO_THROTTLE, make, nested, response_class
+from .mutation_quota import STRICT_FROM, with_mutation_quota
 from .throttled import Throttled
 
 _SENSORS: weakref.WeakKeyDictionary[Broker, QuotaSensors] = weakref.WeakKeyDictionary()
@@ -165,6 +166,8 @@ def with_quotas(handlers: dict[int, Handler]) -> dict[int, Handler]:
             out[api_key] = _enforcing(handler, CONSUMER_BYTE_RATE)
         elif api_key not in EXEMPT:
             out[api_key] = _enforcing(handler, None)
+        if api_key in STRICT_FROM:  # CreateTopics, DeleteTopics, CreatePartitions
+            out[api_key] = with_mutation_quota(out[api_key], api_key, sensors_for)
     return out
 
 
