@@ -167,8 +167,14 @@ def test_voter_that_lost_its_disk_is_a_new_replica_until_swapped_in() -> None:
     net.logs[lost] = MemoryLog()
     net.stores[lost] = MemoryQuorumStore()
     cfg = dataclasses.replace(config(lost, net.ids), local=new_key)
-    net.nodes[lost] = RaftNode(cfg, log=net.logs[lost], store=net.stores[lost],
-                               rng=random.Random(5), now_ms=net.now, bootstrap_voters=None)
+    net.nodes[lost] = RaftNode(
+        cfg,
+        log=net.logs[lost],
+        store=net.stores[lost],
+        rng=random.Random(5),
+        now_ms=net.now,
+        bootstrap_voters=None,
+    )
     net.down = set()
     net.advance(1000)
     fresh = net.nodes[lost]
@@ -194,13 +200,21 @@ def test_removed_replica_campaigns_until_its_removal_is_known_committed() -> Non
     """Raft dissertation 4.2.2: until the change removing it commits, the quorum may
     still need a removed replica (it may hold the only copy of the change)."""
     log = MemoryLog()
-    log.append([
-        Entry(0, 1, LeaderChangeRecord(1)),
-        Entry(1, 1, VotersRecord(VoterSet.from_keys([key(1), key(2)]))),
-        Entry(2, 1, VotersRecord(VoterSet.from_keys([key(2)]))),
-    ])
-    node = RaftNode(config(1, [1, 2]), log=log, store=MemoryQuorumStore(),
-                    rng=random.Random(1), now_ms=0, bootstrap_voters=None)
+    log.append(
+        [
+            Entry(0, 1, LeaderChangeRecord(1)),
+            Entry(1, 1, VotersRecord(VoterSet.from_keys([key(1), key(2)]))),
+            Entry(2, 1, VotersRecord(VoterSet.from_keys([key(2)]))),
+        ]
+    )
+    node = RaftNode(
+        config(1, [1, 2]),
+        log=log,
+        store=MemoryQuorumStore(),
+        rng=random.Random(1),
+        now_ms=0,
+        bootstrap_voters=None,
+    )
     assert not node.is_voter and node.can_campaign  # high watermark unknown (0)
     node.high_watermark = 3  # the removal is committed
     assert not node.can_campaign

@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 VoterChangeRequest = AddRaftVoterRequest | RemoveRaftVoterRequest | UpdateRaftVoterRequest
 
 
-def _plan_change(node: RaftNode, st: Leader, req: VoterChangeRequest,
-                 now_ms: int) -> VoterSet | tuple[ErrorCode, str]:
+def _plan_change(
+    node: RaftNode, st: Leader, req: VoterChangeRequest, now_ms: int
+) -> VoterSet | tuple[ErrorCode, str]:
     """The voter set to append, or why not."""
     voters = node.voters
     if req.cluster_id != node.config.cluster_id:
@@ -59,12 +60,18 @@ def _plan_change(node: RaftNode, st: Leader, req: VoterChangeRequest,
             return ErrorCode.DUPLICATE_VOTER, f"node {key.id} is already a voter"
         prog = st.replicas.get(key.id)
         window = node.config.fetch_timeout_ms
-        if (prog is None or prog.key != key or prog.last_caught_up_ms < 0
-                or now_ms - prog.last_fetch_ms > window
-                or now_ms - prog.last_caught_up_ms > window):
-            return (ErrorCode.REQUEST_TIMED_OUT,
-                    f"replica {key} is not caught up with the leader; start it as an "
-                    "observer and retry once it has replicated the log")
+        if (
+            prog is None
+            or prog.key != key
+            or prog.last_caught_up_ms < 0
+            or now_ms - prog.last_fetch_ms > window
+            or now_ms - prog.last_caught_up_ms > window
+        ):
+            return (
+                ErrorCode.REQUEST_TIMED_OUT,
+                f"replica {key} is not caught up with the leader; start it as an "
+                "observer and retry once it has replicated the log",
+            )
         return voters.with_voter(req.voter)
     if isinstance(req, RemoveRaftVoterRequest):
         if not voters.is_voter(req.voter):
@@ -80,34 +87,49 @@ def _plan_change(node: RaftNode, st: Leader, req: VoterChangeRequest,
     return voters.with_voter(req.voter)
 
 
-def handle_voter_change(node: RaftNode, src: int, req: VoterChangeRequest, now_ms: int,
-                        out: list[Outbound]) -> None:
+def handle_voter_change(
+    node: RaftNode, src: int, req: VoterChangeRequest, now_ms: int, out: list[Outbound]
+) -> None:
     st = node.state
     if not isinstance(st, Leader) or st.resign_after_commit:
-        out.append(Outbound(src, VoterChangeResponse(
-            req.request_id, ErrorCode.NOT_LEADER_OR_FOLLOWER, "not the leader",
-            node.epoch, node.leader_id)))
+        out.append(
+            Outbound(
+                src,
+                VoterChangeResponse(
+                    req.request_id,
+                    ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                    "not the leader",
+                    node.epoch,
+                    node.leader_id,
+                ),
+            )
+        )
         return
     planned = _plan_change(node, st, req, now_ms)
     if isinstance(planned, tuple):
-        out.append(Outbound(src, VoterChangeResponse(
-            req.request_id, planned[0], planned[1], st.epoch, node.key.id)))
+        out.append(
+            Outbound(
+                src,
+                VoterChangeResponse(req.request_id, planned[0], planned[1], st.epoch, node.key.id),
+            )
+        )
         return
     if planned == node.voters:
         # UpdateRaftVoter with nothing new: done already
-        out.append(Outbound(src, VoterChangeResponse(req.request_id, ErrorCode.NONE, "",
-                                                     st.epoch, node.key.id)))
+        out.append(
+            Outbound(
+                src, VoterChangeResponse(req.request_id, ErrorCode.NONE, "", st.epoch, node.key.id)
+            )
+        )
         return
     assert planned.differs_by_at_most_one(node.voters) or isinstance(req, UpdateRaftVoterRequest)
     removes_leader = not planned.is_voter(node.key) and node.voters.is_voter(node.key)
-    st.voter_change = PendingVoterChange(node.log.end_offset, src, req.request_id,
-                                         removes_leader)
+    st.voter_change = PendingVoterChange(node.log.end_offset, src, req.request_id, removes_leader)
     # Check-quorum restarts for the new set: a leader that was the only voter never
     # moved its deadline (nobody had to fetch), so without this it would resign at once
     # on growing to two voters, failing the very change it just made.
     st.fetched_voters.clear()
-    st.check_quorum_deadline = max(st.check_quorum_deadline,
-                                   now_ms + st.check_quorum_timeout_ms)
+    st.check_quorum_deadline = max(st.check_quorum_deadline, now_ms + st.check_quorum_timeout_ms)
     node.append_as_leader([VotersRecord(planned)])
 
 
@@ -116,8 +138,12 @@ def on_high_watermark(node: RaftNode, st: Leader) -> None:
     if change is None or node.high_watermark <= change.offset:
         return
     st.voter_change = None
-    node.deferred.append(Outbound(change.requester, VoterChangeResponse(
-        change.request_id, ErrorCode.NONE, "", st.epoch, node.key.id)))
+    node.deferred.append(
+        Outbound(
+            change.requester,
+            VoterChangeResponse(change.request_id, ErrorCode.NONE, "", st.epoch, node.key.id),
+        )
+    )
     if change.removes_leader:
         st.resign_after_commit = True
 
@@ -127,31 +153,49 @@ def fail_pending_change(node: RaftNode, st: Leader, out: list[Outbound]) -> None
     if change is None:
         return
     st.voter_change = None
-    out.append(Outbound(change.requester, VoterChangeResponse(
-        change.request_id, ErrorCode.NOT_LEADER_OR_FOLLOWER,
-        "leadership changed before the voter change committed; retry", st.epoch, None)))
+    out.append(
+        Outbound(
+            change.requester,
+            VoterChangeResponse(
+                change.request_id,
+                ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                "leadership changed before the voter change committed; retry",
+                st.epoch,
+                None,
+            ),
+        )
+    )
 
 
 def _describe(prog: ReplicaProgress) -> ReplicaDescription:
-    return ReplicaDescription(prog.key, prog.end_offset, prog.last_fetch_ms,
-                              prog.last_caught_up_ms)
+    return ReplicaDescription(prog.key, prog.end_offset, prog.last_fetch_ms, prog.last_caught_up_ms)
 
 
 def describe_quorum(node: RaftNode, req: DescribeQuorumRequest) -> DescribeQuorumResponse:
     st = node.state
     if not isinstance(st, Leader):
-        return DescribeQuorumResponse(req.request_id, ErrorCode.NOT_LEADER_OR_FOLLOWER,
-                                      node.leader_id, node.epoch, -1)
+        return DescribeQuorumResponse(
+            req.request_id, ErrorCode.NOT_LEADER_OR_FOLLOWER, node.leader_id, node.epoch, -1
+        )
     voters = []
     for voter in node.voters:
         if voter.key.id == node.key.id:
             voters.append(ReplicaDescription(node.key, node.log.end_offset, -1, -1))
         else:
             prog = st.replicas.get(voter.key.id)
-            voters.append(_describe(prog) if prog is not None
-                          else ReplicaDescription(voter.key, -1, -1, -1))
-    observers = tuple(_describe(p) for i, p in sorted(st.replicas.items())
-                      if i not in node.voters.ids)
-    return DescribeQuorumResponse(req.request_id, ErrorCode.NONE, node.key.id, st.epoch,
-                                  node.high_watermark, tuple(voters), observers,
-                                  tuple(node.voters))
+            voters.append(
+                _describe(prog) if prog is not None else ReplicaDescription(voter.key, -1, -1, -1)
+            )
+    observers = tuple(
+        _describe(p) for i, p in sorted(st.replicas.items()) if i not in node.voters.ids
+    )
+    return DescribeQuorumResponse(
+        req.request_id,
+        ErrorCode.NONE,
+        node.key.id,
+        st.epoch,
+        node.high_watermark,
+        tuple(voters),
+        observers,
+        tuple(node.voters),
+    )
