@@ -165,7 +165,9 @@ def plan_create_partitions(
         raise ControllerError(
             ErrorCode.invalid_partitions, f"Topic already has {current} partitions."
         )
-    rf = len(topic.partitions[0].replicas) if topic.partitions else 1
+    first = topic.partitions.get(0)
+    # the replication factor of the target assignment, should partition 0 be moving
+    rf = len([r for r in first.replicas if r not in first.removing_replicas]) if first else 1
     broker_ids = sorted(image.brokers)
     if assignments is not None:
         if len(assignments) != total - current:
