@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import NewTopic
 
-from support_broker import free_port
+from support_broker import free_port, running_broker
 from support_kraft import AckedProducer, check_exactly_once, consume_everything
 from support_quorum import (
     DynamicQuorum,
     add_raft_voter,
+    describe_quorum,
     new_uuid,
     remove_raft_voter,
 )
@@ -151,6 +152,15 @@ def test_unknown_voter_and_static_quorum_errors(quorum: DynamicQuorum) -> None:
     resp = add_raft_voter(first.controller_port, quorum.cluster_id, stranger)
     assert resp.error_code == 7 and "not caught up" in resp.error_message
     assert list(quorum.voters()) == [1]
+
+
+def test_a_static_quorum_refuses_voter_changes(tmp_path: Path) -> None:
+    """controller.quorum.voters is kraft.version 0: UNSUPPORTED_VERSION (35), as Kafka."""
+    with running_broker(tmp_path / "static") as broker:
+        resp = remove_raft_voter(broker.port, "", 1, new_uuid())
+        assert resp.error_code == 35 and "static" in resp.error_message
+        wait_for(lambda: describe_quorum(broker.port).error_code == 0, "the one voter leads")
+        assert [v.replica_id for v in describe_quorum(broker.port).current_voters] == [1]
 
 
 def test_dedicated_controller_and_broker_of_a_dynamic_quorum(quorum: DynamicQuorum) -> None:
