@@ -15,7 +15,9 @@ loses its links to the other racks but not to the application.
   high watermark stops and it acknowledges nothing more (a record sent straight to it is
   refused, and never shows up later); the controller fences it after
   broker.session.timeout.ms and elects new leaders from the ISR; the producer moves to
-  them. Once healed, the old leader truncates its unacknowledged tail and rejoins.
+  them. Once healed, the old leader truncates its unacknowledged tail and rejoins. The
+  same with the cut-off leader being the active controller too: the other two elect a
+  new controller first.
 """
 
 from __future__ import annotations
@@ -202,15 +204,23 @@ def test_cut_off_follower_leaves_and_rejoins_the_isr(cluster: PartitionableClust
     assert counts["acked_during_cut"] > 0, "min ISR 2 still held: acks=all must go on"
 
 
+@pytest.mark.parametrize("also_controller", [False, True], ids=["leader", "leader+controller"])
 def test_cut_off_leader_stops_acknowledging_and_is_replaced(
-    cluster: PartitionableCluster,
+    cluster: PartitionableCluster, also_controller: bool
 ) -> None:
+    """`also_controller`: the cut-off node is the active controller as well; the other
+    two elect a new one, which fences it."""
     topic = "cut-leader"
     create_topic(cluster, topic, None)
     controller = cluster.controller_id()
     leaders = cluster.leaders(topic, asking=controller)
-    victim = next(i for i in cluster.broker_ids if i != controller and i in leaders.values())
+    victim = next(
+        i
+        for i in cluster.broker_ids
+        if (i == controller) == also_controller and i in leaders.values()
+    )
     led = [p for p, leader in leaders.items() if leader == victim]
+    witness = next(i for i in cluster.broker_ids if i != victim)
     probe_errors: list[Any] = []
 
     def replaced() -> None:
@@ -231,9 +241,7 @@ def test_cut_off_leader_stops_acknowledging_and_is_replaced(
         direct.flush(30)
         wait_for(
             "new leaders for the cut-off leader's partitions",
-            lambda: all(
-                cluster.leaders(topic, asking=controller)[p] not in (victim, -1) for p in led
-            ),
+            lambda: all(cluster.leaders(topic, asking=witness)[p] not in (victim, -1) for p in led),
             60,
         )
 

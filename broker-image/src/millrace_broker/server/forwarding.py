@@ -11,9 +11,10 @@ one forwarded request at a time.
 
 As Kafka's forwarding manager, a forwarded request outlives controller changes: while no
 active controller is known (an election, as right after the cluster starts) it waits for
-one, and when the controller it reached answers NOT_CONTROLLER (it lost its leadership
-meanwhile) or cannot be reached, the request goes again to whichever controller is
-active then, until the forwarding timeout. Only then does the client see the last
+one; when the controller it reached answers NOT_CONTROLLER (it lost its leadership
+meanwhile) or cannot be reached, or another controller becomes active while it waits
+for the answer, the request goes again to whichever controller is active then, until
+the forwarding timeout. Only then does the client see the last
 answer, or its connection is closed (it retries).
 """
 
@@ -44,10 +45,17 @@ FORWARDED_KEYS = frozenset({19, 20, 30, 31, 33, 37, 43, 44, 45, 46, 49, 51, 55, 
 _SIZE = struct.Struct(">i")
 UNKNOWN_CONTROLLER = -1  # Broker.should_forward: forward once a controller is elected
 _RETRY_S = 0.05
+_FOLLOW_S = 0.1  # how often an unanswered forward checks the active controller
 
 
 class ForwardingError(Exception):
     pass
+
+
+class _ControllerMoved(Exception):
+    def __init__(self, to: int) -> None:
+        super().__init__(to)
+        self.to = to
 
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -127,7 +135,11 @@ class Forwarder:
                 target = await self._await_active(deadline)
             remaining = max(deadline - loop.time(), 0.1)
             try:
-                response = await self._send(target, frame, remaining)
+                response = await self._send_following(target, frame, remaining)
+            except _ControllerMoved as moved:
+                log.info("controller %d replaced by %d; forwarding again", target, moved.to)
+                target = moved.to
+                continue
             except ForwardingError:
                 if self.active_controller is None or loop.time() >= deadline:
                     raise
@@ -143,6 +155,24 @@ class Forwarder:
             await asyncio.sleep(_RETRY_S)
             target = UNKNOWN_CONTROLLER
         raise ForwardingError("forwarding gave up")
+
+    async def _send_following(self, target: int, frame: bytes, timeout_s: float) -> bytes:
+        """`_send`, abandoned as soon as another controller becomes active: a request
+        to a controller that is cut off would otherwise wait out its whole timeout (Kafka
+        drops its connection to the old controller when the controller changes)."""
+        send = asyncio.ensure_future(self._send(target, frame, timeout_s))
+        try:
+            for _ in range(1_000_000):  # ends with the send, bounded by its timeout
+                done, _pending = await asyncio.wait({send}, timeout=_FOLLOW_S)
+                if done:
+                    break
+                active = self.active_controller() if self.active_controller is not None else None
+                if active is not None and active != target:
+                    raise _ControllerMoved(active)
+            return await send
+        finally:
+            if not send.done():
+                send.cancel()  # round_trip drops the connection: no stale answer is read
 
     async def _await_active(self, deadline: float) -> int:
         loop = asyncio.get_running_loop()

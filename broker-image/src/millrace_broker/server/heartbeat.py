@@ -134,7 +134,15 @@ async def send_heartbeat(broker: Broker, *, want_shut_down: bool = False) -> tup
     active = broker.controller.active_controller_id
     if active is None or broker.forwarder is None:
         raise ControllerError(ErrorCode.not_controller, "no active controller known")
-    raw = await broker.forwarder.forward(active, _frame(broker, want_shut_down=want_shut_down))
+    # Bounded well inside the session: a heartbeat stuck on a controller that became
+    # unreachable (a network partition) must not keep this broker from heartbeating to
+    # the next active controller until that one fences it (Kafka times these out too).
+    session_ms = broker.config.get_int("broker.session.timeout.ms")
+    raw = await broker.forwarder.forward(
+        active,
+        _frame(broker, want_shut_down=want_shut_down),
+        timeout_s=max(session_ms / 2000, 0.5),
+    )
     response, _ = entity_reader(BrokerHeartbeatResponse)(raw, 4 + 5)  # size, corr id, tags
     if response.error_code != ErrorCode.none:
         raise ControllerError(response.error_code, "heartbeat refused")
