@@ -215,3 +215,43 @@ def test_consumer_over_its_quota_is_throttled(qbroker: BrokerProcess) -> None:
     late = sum(n for t, n in received if t >= 10) / 10
     print(f"throttled consumer: {late:.0f} B/s in seconds 10-20 against a quota of {QUOTA} B/s")
     assert 0 < late <= QUOTA * 1.5
+
+
+def test_connection_creation_rate_of_an_address(tmp_path: Path) -> None:
+    """KIP-612: `kafka-configs --entity-type ips` limits new connections per address;
+    over it the broker closes new connections at once."""
+    import socket
+
+    broker = BrokerProcess(tmp_path / "data", free_port())
+    broker.start()
+    try:
+        configs(
+            broker,
+            "--alter",
+            "--entity-type",
+            "ips",
+            "--entity-name",
+            "127.0.0.1",
+            "--add-config",
+            "connection_creation_rate=2",
+        )
+        out = configs(broker, "--describe", "--entity-type", "ips", "--entity-name", "127.0.0.1")
+        assert "connection_creation_rate=2" in out
+        sockets = [  # a burst of 40 new connections, opened before any is checked
+            socket.create_connection(("127.0.0.1", broker.port), timeout=5) for _ in range(40)
+        ]
+        closed = 0
+        for s in sockets:
+            s.settimeout(0.5)
+            try:
+                if s.recv(1) == b"":
+                    closed += 1
+            except TimeoutError:
+                pass  # accepted: the broker waits for a request
+            finally:
+                s.close()
+        assert closed > 0, "no connection was refused"
+        assert closed < 40, "every connection was refused"
+        assert "connection_creation_rate quota of this address exceeded" in broker.log()
+    finally:
+        broker.stop()

@@ -99,3 +99,14 @@ def test_controller_mutation_rate_refuses_strict_versions_once_over() -> None:
     (refused,) = second.answer.topics
     assert refused.name == "big"
     assert refused.error_code == ErrorCode.throttling_quota_exceeded
+
+
+def test_connection_creation_rate_per_address() -> None:
+    from millrace_broker.server.client_quotas import admit_connection
+
+    broker = _Broker({(("ip", None),): {"connection_creation_rate": 1.0}})
+    # Kafka's window counts at least 10 s: about ten connections fit in a burst.
+    admitted = [admit_connection(broker, "10.0.0.1") for _ in range(15)]  # type: ignore[arg-type]
+    assert admitted[:10] == [True] * 10 and admitted[-3:] == [False] * 3
+    assert admit_connection(broker, "10.0.0.2")  # type: ignore[arg-type]  # per address
+    assert admit_connection(_Broker({}), "10.0.0.1")  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ Entity = tuple[tuple[str, str | None], ...]
 
 PRODUCER_BYTE_RATE = "producer_byte_rate"
 CONTROLLER_MUTATION_RATE = "controller_mutation_rate"
+CONNECTION_CREATION_RATE = "connection_creation_rate"
 CONSUMER_BYTE_RATE = "consumer_byte_rate"
 REQUEST_PERCENTAGE = "request_percentage"
 CLIENT_KEYS = {
@@ -95,6 +96,17 @@ def resolve(
                 user if USER in types else "",
                 client_id if CLIENT_ID in types else "",
             )
+    return None
+
+
+def resolve_ip(
+    quotas: Mapping[Entity, Mapping[str, float]], ip: str, key: str
+) -> tuple[float, tuple[str, str]] | None:
+    """The quota for connections from `ip`: ip=<address>, else ip=default (per address)."""
+    for entity in (((IP, ip),), ((IP, None),)):
+        bound = quotas.get(entity, {}).get(key)
+        if bound is not None:
+            return bound, (ip, "")
     return None
 
 
@@ -177,6 +189,13 @@ class QuotaSensors:
         bound, sensor = found
         sensor.record(value, now_ms)
         return sensor.throttle_ms(bound, now_ms)
+
+    def ip_sensor(self, ip: str) -> RateSensor:
+        sensor = self._sensors.get((CONNECTION_CREATION_RATE, (ip, "")))
+        if sensor is None:
+            sensor = RateSensor(self.samples, self.window_ms)
+            self._sensors[(CONNECTION_CREATION_RATE, (ip, ""))] = sensor
+        return sensor
 
     def sensor(
         self,

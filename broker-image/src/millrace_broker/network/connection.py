@@ -33,6 +33,7 @@ from ..auth.session import Admit, SaslSession
 from ..metadata.image import MetadataImage
 from ..observability.metrics import BrokerMetrics
 from ..protocol.framing import MalformedRequest
+from ..server.client_quotas import admit_connection
 from ..server.dispatch import Dispatcher, Output
 from ..server.pipelined import MAX_PIPELINED, Pipelined
 from ..server.sasl import SaslReply, serve_authenticate, serve_handshake, serve_raw_token
@@ -92,6 +93,9 @@ class KafkaConnection(asyncio.Protocol):
         self._peer = str(peer[0]) if peer else "?"
         if self._metrics is not None:
             self._metrics.connections.labels(self._listener).inc()
+        if not admit_connection(self._dispatcher.broker, self._peer):
+            self._abort("connection_creation_rate quota of this address exceeded")
+            return
         if self._security is not None and self._security.protocol == "SSL":
             self._principal_from_certificate(transport)
 

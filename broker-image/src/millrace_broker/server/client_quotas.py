@@ -25,6 +25,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from ..auth.quota import (
+    CONNECTION_CREATION_RATE,
     CONSUMER_BYTE_RATE,
     PRODUCER_BYTE_RATE,
     REQUEST_PERCENTAGE,
@@ -32,6 +33,7 @@ from ..auth.quota import (
     QuotaSensors,
     entity_of,
     matches_filter,
+    resolve_ip,
     validate_op,
 )
 from ..metadata.image import MetadataImage
@@ -144,6 +146,25 @@ def sensors_for(broker: Broker) -> QuotaSensors:
             window_ms=config.get_int("quota.window.size.seconds") * 1000,
         )
     return sensors
+
+
+def admit_connection(broker: Broker, ip: str) -> bool:
+    """KIP-612: a new connection from `ip` counts against its connection_creation_rate;
+    over the quota it is refused (closed at once), as Kafka does for IP quotas."""
+    quotas = broker.image.client_quotas
+    if not quotas:
+        return True
+    found = resolve_ip(quotas, ip, CONNECTION_CREATION_RATE)
+    if found is None:
+        return True
+    bound, sensor_key = found
+    sensors = sensors_for(broker)
+    sensor = sensors.ip_sensor(sensor_key[0])
+    now_ms = time.monotonic() * 1000
+    if sensor.rate(now_ms) >= bound:
+        return False
+    sensor.record(1, now_ms)
+    return True
 
 
 def user_of(principal: str) -> str:
