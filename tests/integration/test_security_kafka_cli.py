@@ -91,3 +91,54 @@ def test_kafka_configs_scram_users(sb: SecureBroker, tmp_path: Path) -> None:
     )
     described = kafka_cli("kafka-configs", *base, "--describe", *users, check=True).stdout
     assert "SCRAM-SHA-256" not in described and "SCRAM-SHA-512" in described, described
+
+
+def test_java_clients_over_sasl_ssl_and_mtls(sb: SecureBroker, tmp_path: Path) -> None:
+    """Java's TLS stack (Kafka's console tools with PEM stores) against Millrace's TLS
+    listeners: SASL_SSL with SCRAM, and SSL with a client certificate."""
+    sasl_ssl = tmp_path / "sasl-ssl.properties"
+    sasl_ssl.write_text(
+        "security.protocol=SASL_SSL\n"
+        "sasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="alice" password="alice-secret";\n'
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={sb.ca.ca_file}\n"
+    )
+    kafka_cli(
+        "kafka-console-producer",
+        "--bootstrap-server",
+        sb.sasl_ssl_bootstrap,
+        "--producer.config",
+        str(sasl_ssl),
+        "--topic",
+        "java-tls",
+        input="over-sasl-ssl\n",
+        check=True,
+    )
+    keystore, _, _ = sb.ca.issue("java-client", "app1", ou="Apps")
+    mtls = tmp_path / "mtls.properties"
+    mtls.write_text(
+        "security.protocol=SSL\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={sb.ca.ca_file}\n"
+        "ssl.keystore.type=PEM\n"
+        f"ssl.keystore.location={keystore}\n"
+    )
+    kafka_cli(
+        "kafka-console-producer",
+        "--bootstrap-server",
+        sb.ssl_bootstrap,
+        "--producer.config",
+        str(mtls),
+        "--topic",
+        "java-tls",
+        input="over-mtls\n",
+        check=True,
+    )
+    conf = librdkafka_conf(
+        sb.sasl_bootstrap, "SASL_PLAINTEXT", "PLAIN", "admin", "admin-secret", sb.ca
+    )
+    options = {k.replace(".", "_"): v for k, v in conf.items() if k != "bootstrap.servers"}
+    got = consume_n(sb.sasl_bootstrap, "java-tls", 2, **options)
+    assert sorted(m.value() for m in got) == [b"over-mtls", b"over-sasl-ssl"]
