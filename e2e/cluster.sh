@@ -161,6 +161,7 @@ WHEEL_CACHE=$CACHE/wheels
 CLIENT_IMAGE=${MILLRACE_CLIENT_IMAGE:-millrace/e2e-kafka-client:$PROJECT_VERSION}
 build_wheels() {  # build_wheels SRC: SRC/dist/wheels = the project's wheel + its dependencies
   local src=$1
+  rm -rf "$src/dist/wheels"  # stale wheels would ride along into the build context
   mkdir -p "$WHEEL_CACHE" "$src/dist/wheels"
   if python3 -m pip wheel -q --no-index --find-links "$WHEEL_CACHE" -w "$src/dist/wheels" "$src[operator]" \
       >"$TOOLCHAIN/logs/wheels-offline.log" 2>&1 && ls "$WHEEL_CACHE"/confluent_kafka-*.whl >/dev/null 2>&1; then
