@@ -2,7 +2,8 @@
 
 With a small `metadata.log.max.record.bytes.between.snapshots`, creating many topics makes
 every node write `<offset>-<epoch>.checkpoint` files under `__cluster_metadata-0` and trim
-its log; a restart of every node (kill -9) restores every topic and config from them; a
+its log; a restart of every node (kill -9) restores every topic and config from them (one
+node's newest snapshot damaged on purpose: it falls back to the previous one); a
 node that was down while the log was trimmed, and a node whose data directory was wiped,
 catch up by fetching the leader's snapshot and then serve the same metadata.
 
@@ -271,10 +272,17 @@ def test_snapshots_trim_the_log_and_a_restart_of_every_node_restores_everything(
     marks = {i: len(n.log()) for i, n in cluster.nodes.items()}
     for node in cluster.nodes.values():
         node.kill9()
+    # node 1's newest snapshot is damaged: it must fall back to the previous one + the log
+    newest = sorted(metadata_dir(cluster.nodes[1]).glob("*.checkpoint"))[-1]
+    damaged = bytearray(newest.read_bytes())
+    damaged[-10] ^= 0xFF
+    newest.write_bytes(bytes(damaged))
     cluster.start()
     for node_id, node in cluster.nodes.items():
         assert_serves(node, expected, "snap-")
         assert "metadata image loaded from snapshot" in log_since(node, marks[node_id])
+    assert f"metadata snapshot {newest} is damaged" in log_since(cluster.nodes[1], marks[1])
+    assert (metadata_dir(cluster.nodes[1]) / (newest.name + ".corrupt")).exists()
     # and the cluster still works: a new topic after the restart
     create_topics(cluster, 100, 1, prefix="snap-")
     assert len(expected_state(cluster, "snap-", 44)) == 44
