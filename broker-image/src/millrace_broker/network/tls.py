@@ -160,7 +160,12 @@ class ReloadingServerContext:
     def _choose(
         self, sslobj: ssl.SSLObject | ssl.SSLSocket, _name: str | None, _ctx: ssl.SSLContext
     ) -> None:
-        sslobj.context = self.current()
+        try:
+            chosen = self.current()
+        except Exception:  # an exception here would fail the handshake: serve the last one
+            log.exception("listener %s: checking the TLS files failed", self._listener)
+            chosen = self._current
+        sslobj.context = chosen
 
 
 ContextFactory = Callable[[], ssl.SSLContext]
