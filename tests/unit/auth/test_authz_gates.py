@@ -275,3 +275,13 @@ def test_created_topic_configs_need_describe_configs() -> None:
     assert created.configs is None
     assert created.topic_config_error_code == ErrorCode.topic_authorization_failed
     encode_response(1, 19, 7, out)
+
+
+def test_acks0_produce_to_a_refused_topic_closes_the_connection() -> None:
+    from millrace_broker.protocol.framing import MalformedRequest
+
+    deny_all = Authorizer(AuthorizerSettings(frozenset()), lambda: {})
+    request = dataclasses.replace(_one_of_each(load_request_schema(0, 9)), acks=0)
+    ctx = RequestContext(0, 9, 1, "c", "PLAINTEXT", "127.0.0.1", "User:alice")
+    with pytest.raises(MalformedRequest, match="unauthorized"):
+        GATES[0](deny_all, lambda b, c, r: None, _Broker(), ctx, request)  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ from kio.schema.errors import ErrorCode
 
 from ..auth.acl import Operation
 from ..auth.authorizer import Authorizer
+from ..protocol.framing import MalformedRequest
 from .authz import TX, C, T, allowed, authorizer_for, blank, denied_names, has_field
 from .authz_common import (
     Gate,
@@ -89,18 +90,23 @@ def _produce(a: Authorizer, h: Handler, b: Broker, ctx: RequestContext, request:
         return refuse_all(request, ErrorCode.transactional_id_authorization_failed)
     names = [topic_name(b, i) for i in request.topic_data]
     denied = denied_names(a, ctx, Operation.WRITE, T, names)
-    return split(
+    answer = split(
         h,
         b,
         ctx,
         request,
         field="topic_data",
         out_field="responses",
-        call_when_empty=True,  # acks=0 still gets no response
+        call_when_empty=True,
         refused=lambda i: (
             ErrorCode.topic_authorization_failed if topic_name(b, i) in denied else None
         ),
     )
+    if denied and request.acks == 0:
+        # No response can carry the error: Kafka closes the connection instead, so the
+        # client notices and refreshes its metadata (the allowed topics were appended).
+        raise MalformedRequest(f"acks=0 produce to unauthorized topic(s) {sorted(denied)}")
+    return answer
 
 
 def _fetch(a: Authorizer, h: Handler, b: Broker, ctx: RequestContext, request: Any) -> Any:
