@@ -281,7 +281,9 @@ def test_acks0_produce_to_a_refused_topic_closes_the_connection() -> None:
     from millrace_broker.protocol.framing import MalformedRequest
 
     deny_all = Authorizer(AuthorizerSettings(frozenset()), lambda: {})
-    request = dataclasses.replace(_one_of_each(load_request_schema(0, 9)), acks=0)
+    request = dataclasses.replace(
+        _one_of_each(load_request_schema(0, 9)), acks=0, transactional_id=None
+    )
     ctx = RequestContext(0, 9, 1, "c", "PLAINTEXT", "127.0.0.1", "User:alice")
     with pytest.raises(MalformedRequest, match="unauthorized"):
         GATES[0](deny_all, lambda b, c, r: None, _Broker(), ctx, request)  # type: ignore[arg-type]
