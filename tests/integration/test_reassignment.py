@@ -35,7 +35,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KraftCluster]:
         1,
         dedicated=True,
         brokers=6,
-        settings=["auto.leader.rebalance.enable=true", "leader.imbalance.check.interval.seconds=2"],
+        settings=[
+            "auto.leader.rebalance.enable=true",
+            "leader.imbalance.check.interval.seconds=2",
+            # seven processes on two shared cores: a slow heartbeat must not fence anyone
+            "broker.session.timeout.ms=15000",
+        ],
     )
     c.start()
     try:
@@ -69,9 +74,14 @@ def create(cluster: KraftCluster, topic: str, assignment: list[list[int]], **con
     assert cluster.wait_full_isr(topic, timeout=60)
 
 
-def reassign_cli(cluster: KraftCluster, tmp: Path, mode: str, plan: Any, *extra: str) -> str:
+def write_plan(tmp: Path, plan: Any) -> Path:
     path = tmp / f"plan-{time.monotonic_ns()}.json"
     path.write_text(json.dumps(plan))
+    return path
+
+
+def reassign_cli(cluster: KraftCluster, tmp: Path, mode: str, plan: Any, *extra: str) -> str:
+    path = write_plan(tmp, plan)
     flag = "--topics-to-move-json-file" if mode == "--generate" else "--reassignment-json-file"
     result = kafka_cli(
         "kafka-reassign-partitions",
@@ -81,7 +91,7 @@ def reassign_cli(cluster: KraftCluster, tmp: Path, mode: str, plan: Any, *extra:
         flag,
         str(path),
         *extra,
-        timeout=120,
+        timeout=300,
     )
     out = result.stdout + result.stderr
     print(out)
@@ -142,6 +152,7 @@ def topic_config(cluster: KraftCluster, topic: str, key: str) -> str | None:
     return None if entry is None or entry.is_default else entry.value
 
 
+@pytest.mark.timeout(900)
 def test_generate_execute_verify_with_a_throttle_that_holds_the_move_back(
     cluster: KraftCluster, tmp_path: Path
 ) -> None:
@@ -160,6 +171,23 @@ def test_generate_execute_verify_with_a_throttle_that_holds_the_move_back(
     proposed = json.loads(proposal.split("Proposed partition reassignment configuration")[1])
     assert {b for p in proposed["partitions"] for b in p["replicas"]} <= {3, 5}
     plan = move_plan(topic, {0: [3, 5]})
+    try:
+        throttled_move(cluster, tmp_path, topic, plan, records)
+    finally:  # never leave a crawling move behind for the next test
+        kafka_cli(
+            "kafka-reassign-partitions",
+            "--bootstrap-server",
+            cluster.bootstrap,
+            "--cancel",
+            "--reassignment-json-file",
+            str(write_plan(tmp_path, plan)),
+            timeout=300,
+        )
+
+
+def throttled_move(
+    cluster: KraftCluster, tmp_path: Path, topic: str, plan: Any, records: int
+) -> None:
     # 1 byte/s: after the first fetch the new replicas exceed the quota for ~10 s per MiB.
     out = reassign_cli(cluster, tmp_path, "--execute", plan, "--throttle", "1")
     assert "Successfully started partition reassignment" in out
@@ -172,7 +200,7 @@ def test_generate_execute_verify_with_a_throttle_that_holds_the_move_back(
     assert "is still in progress" in out, "the throttle did not hold the move back"
     # Raising the throttle (as Kafka's docs suggest) lets it finish.
     reassign_cli(cluster, tmp_path, "--execute", plan, "--additional", "--throttle", "1000000000")
-    out = verify_until_done(cluster, tmp_path, plan, timeout=180)
+    out = verify_until_done(cluster, tmp_path, plan, timeout=300)
     assert "Reassignment of partition" in out and "is completed" in out
     assert "Clearing broker-level throttles" in out
     wait_for(
@@ -193,6 +221,7 @@ def test_generate_execute_verify_with_a_throttle_that_holds_the_move_back(
         )
 
 
+@pytest.mark.timeout(900)
 def test_cancel_reverts_a_reassignment(cluster: KraftCluster, tmp_path: Path) -> None:
     topic = unique_topic("cancel")
     create(cluster, topic, [[6, 7]])
@@ -212,6 +241,7 @@ def test_cancel_reverts_a_reassignment(cluster: KraftCluster, tmp_path: Path) ->
     assert len(got[0]) == records
 
 
+@pytest.mark.timeout(600)
 def test_leadership_returns_to_the_preferred_replica_after_a_restart(
     cluster: KraftCluster,
 ) -> None:
@@ -247,7 +277,7 @@ def test_reassignment_under_an_acks_all_producer_loses_nothing(
     targets = {0: [3, 5, 7], 1: [5, 7, 3], 2: [7, 3, 5]}
     plan = move_plan(topic, targets)
     reassign_cli(cluster, tmp_path, "--execute", plan)
-    verify_until_done(cluster, tmp_path, plan, timeout=180)
+    verify_until_done(cluster, tmp_path, plan, timeout=300)
     during = producer.count()
     print(f"moved: acked {before} before, {during} when complete; errors {producer.errors[:3]}")
     wait_for("2000 more acknowledged records", lambda: producer.count() >= during + 2000)
