@@ -32,7 +32,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KraftCluster]:
         1,
         dedicated=True,
         brokers=6,
-        settings=["auto.leader.rebalance.enable=false"],
+        # seven processes on two shared cores: a slow heartbeat must not fence anyone
+        settings=["auto.leader.rebalance.enable=false", "broker.session.timeout.ms=10000"],
         node_settings={b: [f"broker.rack={r}"] for b, r in RACKS.items()},
     )
     c.start()
@@ -58,6 +59,7 @@ def wait_for(what: str, check: Any, *, timeout: float = 60.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.timeout(600)
 def test_every_rf3_partition_spans_three_racks(cluster: KraftCluster) -> None:
     topic = unique_topic("racks")
     admin = cluster.admin()
@@ -82,12 +84,13 @@ def election_cli(cluster: KraftCluster, *args: str) -> str:
         "--bootstrap-server",
         cluster.bootstrap,
         *args,
-        timeout=120,
+        timeout=300,
     )
     print(result.stdout, result.stderr)
     return result.stdout + result.stderr
 
 
+@pytest.mark.timeout(600)
 def test_preferred_election_with_kafka_leader_election_after_a_restart(
     cluster: KraftCluster,
 ) -> None:
@@ -116,6 +119,7 @@ def test_preferred_election_with_kafka_leader_election_after_a_restart(
     assert "Valid replica already elected for partitions" in out
 
 
+@pytest.mark.timeout(600)
 def test_unclean_election_with_kafka_leader_election(cluster: KraftCluster) -> None:
     topic = unique_topic("unclean")
     first, second = 2, 4  # two racks
