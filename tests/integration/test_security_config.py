@@ -86,6 +86,15 @@ PLAIN_JAAS = (
             ],
             "ssl.principal.mapping.rules",
         ),
+        (
+            [
+                "listener.security.protocol.map=SECURE:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "sasl.enabled.mechanisms=PLAIN",
+                PLAIN_JAAS,
+                "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            ],
+            "must be one of listener SECURE's sasl.enabled.mechanisms",
+        ),
     ],
 )
 def test_unusable_security_settings_stop_start_up(

@@ -200,6 +200,14 @@ def client_security(config: BrokerConfig, listener: str, *, controller: bool) ->
             f"{', '.join(SUPPORTED_MECHANISMS)}",
             key=key,
         )
+    if listener in {x.name for x in config.listeners}:  # served here too: as Kafka checks
+        enabled = sasl_settings(config, listener).enabled
+        if mechanism not in enabled:
+            raise ConfigError(
+                f"{key}={mechanism} must be one of listener {listener}'s "
+                f"sasl.enabled.mechanisms ({', '.join(enabled)})",
+                key=key,
+            )
     options = _jaas_options(config, listener, mechanism)
     if not options.get("username") or "password" not in options:
         jaas = f"listener.name.{listener.lower()}.{mechanism.lower()}.sasl.jaas.config"
