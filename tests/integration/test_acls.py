@@ -564,3 +564,54 @@ def test_three_node_cluster_replicates_with_the_authorizer_on(tmp_path: Path) ->
         assert all("is Denied" not in n.log() for n in cluster.nodes.values())
     finally:
         cluster.stop()
+
+
+def test_kafka_acls_producer_and_consumer_shortcuts(sb: SecureBroker, tmp_path: Path) -> None:
+    """`kafka-acls --producer --idempotent` and `--consumer --group` create the ACLs
+    Kafka's tool derives (topic WRITE/DESCRIBE/CREATE, cluster IDEMPOTENT_WRITE, topic
+    READ/DESCRIBE and group READ); alice can then produce and consume as a group."""
+    topic, group = unique("short-"), unique("short-group-")
+    create_topics(sb, topic)
+    acls_cli(
+        sb,
+        tmp_path,
+        "--add",
+        "--allow-principal",
+        "User:alice",
+        "--producer",
+        "--idempotent",
+        "--topic",
+        topic,
+    )
+    acls_cli(
+        sb,
+        tmp_path,
+        "--add",
+        "--allow-principal",
+        "User:alice",
+        "--consumer",
+        "--topic",
+        topic,
+        "--group",
+        group,
+    )
+    listed = acls_cli(sb, tmp_path, "--list", "--principal", "User:alice")
+    for expected in (
+        "operation=IDEMPOTENT_WRITE",
+        "resourceType=CLUSTER, name=kafka-cluster",
+        f"resourceType=GROUP, name={group}",
+    ):
+        assert expected in listed, listed
+    assert produce_one(sb, "alice", topic) is None
+    consumer = Consumer({**conf(sb, "alice"), "group.id": group, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + 60
+    try:
+        while not got and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                got.append(msg.value())
+    finally:
+        consumer.close()
+    assert got == [b"v"]
