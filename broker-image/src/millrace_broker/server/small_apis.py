@@ -72,7 +72,7 @@ async def handle_init_producer_id(broker: Broker, ctx: RequestContext, request: 
 
         return await handle_init_producer_id_transactional(broker, ctx, request)
     try:
-        producer_id, error = await allocate_producer_id(broker), ErrorCode.none
+        producer_id, error = await allocate_producer_id(broker, ctx), ErrorCode.none
     except ProducerIdError:  # no controller reachable now: retriable for the client
         producer_id, error = -1, ErrorCode.coordinator_not_available
     return make(

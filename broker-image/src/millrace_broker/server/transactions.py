@@ -180,7 +180,7 @@ async def handle_init_producer_id_transactional(
                 timeout_ms=_ms(request.transaction_timeout),
                 producer_id=getattr(request, "producer_id", -1),
                 producer_epoch=getattr(request, "producer_epoch", -1),
-                allocate=lambda: allocate_producer_id(broker),
+                allocate=lambda: allocate_producer_id(broker, ctx),
             )
         except ProducerIdError:  # no controller reachable: the client retries
             error = ErrorCode.coordinator_not_available
