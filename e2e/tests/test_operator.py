@@ -25,6 +25,7 @@ printed (`-rA`) and recorded in docs/e2e-offline.md.
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import time
 import uuid
@@ -59,6 +60,7 @@ TOPIC = "orders"
 READY_BOUND_S = 480  # apply -> Ready, images already on the nodes
 SELECTOR = f"millrace.io/cluster={CLUSTER}"
 GRACE_S = 90
+OPERATOR_PODS = "app.kubernetes.io/name=millrace-operator"
 
 
 def cluster_manifest(name: str = CLUSTER, **spec: Any) -> dict[str, Any]:
@@ -144,7 +146,7 @@ def operator(e2e_cluster: Cluster, kube: Kubectl) -> Kubectl:
         e2e_cluster.kubeconfig, "reconcileInterval.topic=10", "reconcileInterval.cluster=15"
     )
     ns = kube.in_namespace(OPERATOR_NAMESPACE)
-    ns.wait_pods_ready("app.kubernetes.io/name=millrace-operator", 1, timeout=180)
+    ns.wait_pods_ready(OPERATOR_PODS, 1, timeout=180)
     return ns
 
 
@@ -331,6 +333,55 @@ def test_config_changed_outside_is_set_back(
     )
     drift = get(ns, "topic", TOPIC)["status"].get("lastDrift") or {}
     assert any("retention.ms" in d for d in drift.get("details", [])), drift
+
+
+def events(ns: Kubectl, kind: str, name: str, reason: str) -> list[dict[str, Any]]:
+    selector = f"involvedObject.kind={kind},involvedObject.name={name},reason={reason}"
+    items: list[dict[str, Any]] = json.loads(
+        ns.run("get", "events", "--field-selector", selector, "-o", "json")
+    )["items"]
+    return items
+
+
+def test_restarted_operator_resumes_without_reapplying(
+    ns: Kubectl, operator: Kubectl, client: PodClient, topic: dict[str, Any]
+) -> None:
+    """Progress lives in observed state: a new operator process finds everything current
+    (no Applied event, no pod touched) and keeps reconciling (a Topic change lands)."""
+    applied = len(events(ns, "Cluster", CLUSTER, "Applied"))
+    assert applied >= 1
+    pods = pod_states(ns, SELECTOR)
+    old = {p["metadata"]["name"] for p in operator.get("pods", selector=OPERATOR_PODS)["items"]}
+    operator.run("delete", "pod", *old, "--wait=true", "--timeout=120s", timeout=150)
+    wait_for(
+        lambda: operator.get("pods", selector=OPERATOR_PODS)["items"],
+        lambda items: any(pod_ready(p) and p["metadata"]["name"] not in old for p in items),
+        timeout=180,
+        what="a new operator pod Ready",
+        interval=2,
+    )
+    ns.run(
+        "patch", f"topics.{GROUP}", TOPIC, "--type=merge",
+        "-p", '{"spec":{"config":{"retention.ms":"172800000"}}}',
+    )  # fmt: skip
+    wait_for(
+        lambda: client("topic", TOPIC)["configs"],
+        lambda c: c.get("retention.ms") == "172800000",
+        timeout=180,
+        what="the new operator applies a Topic change",
+        interval=3,
+    )
+    # the new process has reconciled the Cluster at least twice (resume, then its timer)
+    marker = f"reconciled {ns.namespace}/{CLUSTER}"
+    wait_for(
+        lambda: operator.run("logs", "-l", OPERATOR_PODS, "--tail=-1"),
+        lambda text: text.count(marker) >= 2,
+        timeout=180,
+        what=f"'{marker}' twice in the new operator's log",
+        interval=3,
+    )
+    assert len(events(ns, "Cluster", CLUSTER, "Applied")) == applied
+    assert pod_states(ns, SELECTOR) == pods
 
 
 # ---- 4. bad input --------------------------------------------------------------------------
