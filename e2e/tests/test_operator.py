@@ -353,13 +353,14 @@ def test_restarted_operator_resumes_without_reapplying(
     pods = pod_states(ns, SELECTOR)
     old = {p["metadata"]["name"] for p in operator.get("pods", selector=OPERATOR_PODS)["items"]}
     operator.run("delete", "pod", *old, "--wait=true", "--timeout=120s", timeout=150)
-    wait_for(
+    items = wait_for(
         lambda: operator.get("pods", selector=OPERATOR_PODS)["items"],
         lambda items: any(pod_ready(p) and p["metadata"]["name"] not in old for p in items),
         timeout=180,
         what="a new operator pod Ready",
         interval=2,
     )
+    new = next(p["metadata"]["name"] for p in items if p["metadata"]["name"] not in old)
     ns.run(
         "patch", f"topics.{GROUP}", TOPIC, "--type=merge",
         "-p", '{"spec":{"config":{"retention.ms":"172800000"}}}',
@@ -374,7 +375,7 @@ def test_restarted_operator_resumes_without_reapplying(
     # the new process has reconciled the Cluster at least twice (resume, then its timer)
     marker = f"reconciled {ns.namespace}/{CLUSTER}"
     wait_for(
-        lambda: operator.run("logs", "-l", OPERATOR_PODS, "--tail=-1"),
+        lambda: operator.run("logs", new),
         lambda text: text.count(marker) >= 2,
         timeout=180,
         what=f"'{marker}' twice in the new operator's log",
