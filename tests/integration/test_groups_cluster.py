@@ -247,3 +247,34 @@ def test_transactions_across_brokers_and_coordinator_failover(cluster: KraftClus
     assert {f"after-{p}" for p in range(3)} <= set(final)
     assert len([v for v in final if v.startswith("open-")]) == len(opened)
     assert not [v for v in final if v.startswith("no-")]
+
+
+def test_exactly_once_processing_across_a_coordinator_kill9(
+    cluster: KraftCluster, tmp_path: Path
+) -> None:
+    """The consume-transform-produce processor of test_groups_eos.py on the cluster: the
+    broker coordinating its transactions (and maybe its group) is killed mid-run; the
+    output still holds every input exactly once for a read_committed reader."""
+    from test_groups_eos import PARTITIONS, exactly_once_problems, processors
+
+    tag = uuid.uuid4().hex[:8]
+    in_topic, out_topic, group, tid = f"in-{tag}", f"out-{tag}", f"g-{tag}", f"eos-{tag}"
+    create_topic(cluster, in_topic, PARTITIONS)
+    create_topic(cluster, out_topic, PARTITIONS)
+    inputs = [f"in{i:04d}" for i in range(90)]
+    produce(cluster, in_topic, inputs, PARTITIONS)
+    with processors(tmp_path, cluster.bootstrap, group, in_topic, out_topic) as start:
+        first = start("first", tid, 300)
+        wait_for(lambda: first.count("committed") >= 3, 180, "three committed transactions")
+        coordinator = internal_leader(cluster, "__transaction_state", tid)
+        cluster.nodes[coordinator].kill9()
+        # The processor rides the failover, or gives up fatally and is restarted with its
+        # transactional.id (either way no input may be lost or doubled).
+        wait_for(lambda: first.proc.poll() is not None, 240, "the processor to finish")
+        if first.count("done") == 0:
+            second = start("second", tid, 0)
+            wait_for(lambda: second.proc.poll() is not None, 240, "the restarted processor")
+            assert second.count("done"), second.stderr()
+        print(f"processor events after the kill: {[e['ev'] for e in first.of('txn_error')]}")
+    values = read_committed(live_bootstrap(cluster), out_topic, PARTITIONS)
+    assert not exactly_once_problems(values, inputs), exactly_once_problems(values, inputs)
