@@ -7,7 +7,9 @@ internal topics replicated 3 ways: coordinators move with the leadership of thei
 - transactions whose partitions are led by other brokers get their markers there
   (WriteTxnMarkers between brokers); `kill -9` of the transaction coordinator with a
   transaction open: the transaction ends up committed or aborted, never half visible,
-  and the same transactional.id commits again afterwards.
+  and the same transactional.id commits again afterwards;
+- the exactly-once processor of test_groups_eos.py keeps its guarantee across a `kill -9`
+  of its transaction coordinator.
 """
 
 from __future__ import annotations
