@@ -14,7 +14,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
 from kio.index import load_response_schema
 from kio.serial import entity_reader
 
@@ -68,32 +67,24 @@ def test_first_create_topics_after_start_succeeds_on_every_node(tmp_path: Path) 
         cluster.stop()
 
 
-def controller_seen_by(port: int) -> int:
-    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": 3})
-    return int(admin.list_topics(timeout=10).controller_id)
-
-
-def test_create_topics_waits_while_no_controller_is_elected(tmp_path: Path) -> None:
-    """Nodes 2 and 3 stop: node 1 alone has no quorum and knows no active controller.
-    Its CreateTopics is held (not answered NOT_CONTROLLER) until they are back and a
-    controller is elected, then answered."""
+def test_create_topics_waits_while_the_quorum_is_lost(tmp_path: Path) -> None:
+    """Nodes 2 and 3 die: node 1 alone has no quorum (it knows no active controller, or
+    still names the dead one). Its CreateTopics is held -- neither NOT_CONTROLLER nor a
+    closed connection -- until they are back and a controller is elected, then answered."""
     with kraft_cluster(tmp_path, 3) as cluster:
         first = cluster.nodes[1]
         wait_port(first.port)
         for node_id in (2, 3):
             cluster.nodes[node_id].kill9()
-        deadline = time.monotonic() + 60
-        while controller_seen_by(first.port) != -1:
-            assert time.monotonic() < deadline, "node 1 still names a controller"
-            time.sleep(0.2)
+        time.sleep(3)  # past the Raft fetch timeout: any leader left resigns
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(create_topic_raw, first.port, "during-election")
             time.sleep(2)
-            assert not pending.done(), pending.result()  # no controller: still waiting
+            assert not pending.done(), pending.result()  # no quorum: still waiting
             for node_id in (2, 3):
                 cluster.nodes[node_id].launch()
             code, message = pending.result(timeout=120)
-        print(f"CreateTopics sent while no controller was elected: error {code} ({message})")
+        print(f"CreateTopics sent while the quorum was lost: error {code} ({message})")
         assert code == 0, message
         cluster.nodes[2].wait_listening(timeout=120)
         assert "during-election" in cluster.metadata().topics

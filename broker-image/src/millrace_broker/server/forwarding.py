@@ -45,6 +45,7 @@ FORWARDED_KEYS = frozenset({19, 20, 30, 31, 33, 37, 43, 44, 45, 46, 49, 51, 55, 
 _SIZE = struct.Struct(">i")
 UNKNOWN_CONTROLLER = -1  # Broker.should_forward: forward once a controller is elected
 _RETRY_S = 0.05
+_MAX_BACKOFF_S = 1.0  # between attempts at a controller that cannot be reached
 _FOLLOW_S = 0.1  # how often an unanswered forward checks the active controller
 
 
@@ -130,6 +131,7 @@ class Forwarder:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         target = controller_id
+        backoff = _RETRY_S
         for _ in range(1_000_000):  # bounded by the deadline; the count is a backstop
             if target == UNKNOWN_CONTROLLER:
                 target = await self._await_active(deadline)
@@ -140,10 +142,12 @@ class Forwarder:
                 log.info("controller %d replaced by %d; forwarding again", target, moved.to)
                 target = moved.to
                 continue
-            except ForwardingError:
+            except ForwardingError as exc:
                 if self.active_controller is None or loop.time() >= deadline:
                     raise
-                log.info("controller %d unreachable; forwarding again", target)
+                if backoff == _RETRY_S:  # once per request: it may stay down a while
+                    log.info("controller %d unreachable (%s); forwarding again", target, exc)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
             else:
                 if (
                     self.active_controller is None
@@ -152,7 +156,7 @@ class Forwarder:
                 ):
                     return response
                 log.info("controller %d is no longer active; forwarding again", target)
-            await asyncio.sleep(_RETRY_S)
+            await asyncio.sleep(min(backoff, max(deadline - loop.time(), 0)))
             target = UNKNOWN_CONTROLLER
         raise ForwardingError("forwarding gave up")
 
