@@ -255,3 +255,63 @@ def test_connection_creation_rate_of_an_address(tmp_path: Path) -> None:
         assert "connection_creation_rate quota of this address exceeded" in broker.log()
     finally:
         broker.stop()
+
+
+def test_user_quota_follows_the_sasl_principal(tmp_path: Path) -> None:
+    """A quota on --entity-type users applies to the authenticated user (SASL/PLAIN), not
+    to other users on the same client id."""
+    from support_security import librdkafka_conf, secure_broker
+
+    with secure_broker(tmp_path) as sb:
+        props = tmp_path / "admin.properties"
+        props.write_text(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
+            'required username="admin" password="admin-secret";\n'
+        )
+        kafka_cli(
+            "kafka-configs",
+            "--bootstrap-server",
+            sb.sasl_bootstrap,
+            "--command-config",
+            str(props),
+            "--alter",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+            "--add-config",
+            f"producer_byte_rate={QUOTA // 2}",
+            check=True,
+        )
+        topic = unique_topic("uquota")
+
+        def run(user: str) -> list[int]:
+            conf = librdkafka_conf(
+                sb.sasl_bootstrap, "SASL_PLAINTEXT", "PLAIN", user, f"{user}-secret", sb.ca
+            )
+            throttles: list[int] = []
+            producer = Producer(
+                {
+                    **conf,
+                    "client.id": "same-app",
+                    "linger.ms": 5,
+                    "queue.buffering.max.kbytes": 512,
+                    "throttle_cb": lambda e: throttles.append(int(e.throttle_time * 1000)),
+                }
+            )
+            start = time.monotonic()
+            for _ in range(100_000):
+                if time.monotonic() - start > 8:
+                    break
+                try:
+                    producer.produce(topic, RECORD)
+                except BufferError:
+                    producer.poll(0.05)
+                    continue
+                producer.poll(0)
+            producer.flush(60)
+            return throttles
+
+        assert [t for t in run("alice") if t > 0], "alice was never throttled"
+        assert not [t for t in run("admin") if t > 0], "admin has no quota"
