@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from kio.index import load_response_schema
 from kio.serial import entity_reader
 
@@ -21,6 +22,8 @@ from millrace_broker.metadata.controller import NewTopic
 from millrace_broker.server.forwarding import create_topics_frame
 from support_kraft import KraftCluster, kraft_cluster
 from support_wire import RawConnection
+
+pytestmark = pytest.mark.slow
 
 
 def wait_port(port: int, timeout: float = 120.0) -> None:
