@@ -373,3 +373,29 @@ def test_produce_to_a_partition_not_added_is_refused(tmp_path: Path) -> None:
             values.append(m.value().decode())
         got.close()
         assert sorted(values) == ["txn-0", "txn-1"] and len(eof) == 2
+
+
+def test_kafka_python_zombie_is_fenced(tmp_path: Path) -> None:
+    from kafka import KafkaProducer
+
+    with group_broker(tmp_path / "data") as b:
+        create_topic_v7(b.port, "t", 1)
+        zombie = KafkaProducer(bootstrap_servers=b.bootstrap, transactional_id="kp-z")
+        successor = KafkaProducer(bootstrap_servers=b.bootstrap, transactional_id="kp-z")
+        try:
+            zombie.init_transactions()
+            zombie.begin_transaction()
+            zombie.send("t", b"zombie").get(timeout=20)
+            successor.init_transactions()  # fences the zombie, aborts its transaction
+            with pytest.raises(Exception) as fenced:
+                zombie.commit_transaction()
+            assert (
+                "Fenced" in type(fenced.value).__name__ or "Epoch" in type(fenced.value).__name__
+            ), repr(fenced.value)
+            successor.begin_transaction()
+            successor.send("t", b"successor")
+            successor.commit_transaction()
+        finally:
+            zombie.close(timeout=5)
+            successor.close(timeout=10)
+        assert [v for _, v in read_all(b.bootstrap, "t", "read_committed")] == ["successor"]
