@@ -24,6 +24,8 @@ class _Config:
 
 
 class _Broker:
+    controller_listener_names = frozenset({"CONTROLLER"})
+
     def __init__(self, quotas: Any) -> None:
         self.config = _Config()
         self.image = MetadataImage(cluster_id="c", client_quotas=quotas)
@@ -106,7 +108,9 @@ def test_connection_creation_rate_per_address() -> None:
 
     broker = _Broker({(("ip", None),): {"connection_creation_rate": 1.0}})
     # Kafka's window counts at least 10 s: about ten connections fit in a burst.
-    admitted = [admit_connection(broker, "10.0.0.1") for _ in range(15)]  # type: ignore[arg-type]
+    admitted = [admit_connection(broker, "10.0.0.1", "EXTERNAL") for _ in range(15)]  # type: ignore[arg-type]
     assert admitted[:10] == [True] * 10 and admitted[-3:] == [False] * 3
-    assert admit_connection(broker, "10.0.0.2")  # type: ignore[arg-type]  # per address
-    assert admit_connection(_Broker({}), "10.0.0.1")  # type: ignore[arg-type]
+    assert admit_connection(broker, "10.0.0.2", "EXTERNAL")  # type: ignore[arg-type]
+    assert admit_connection(_Broker({}), "10.0.0.1", "EXTERNAL")  # type: ignore[arg-type]
+    # Controller listeners are exempt: only cluster nodes connect there.
+    assert admit_connection(broker, "10.0.0.1", "CONTROLLER")  # type: ignore[arg-type]

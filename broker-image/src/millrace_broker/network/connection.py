@@ -93,7 +93,7 @@ class KafkaConnection(asyncio.Protocol):
         self._peer = str(peer[0]) if peer else "?"
         if self._metrics is not None:
             self._metrics.connections.labels(self._listener).inc()
-        if not admit_connection(self._dispatcher.broker, self._peer):
+        if not admit_connection(self._dispatcher.broker, self._peer, self._listener):
             self._abort("connection_creation_rate quota of this address exceeded")
             return
         if self._security is not None and self._security.protocol == "SSL":

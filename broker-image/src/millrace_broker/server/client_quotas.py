@@ -148,11 +148,12 @@ def sensors_for(broker: Broker) -> QuotaSensors:
     return sensors
 
 
-def admit_connection(broker: Broker, ip: str) -> bool:
+def admit_connection(broker: Broker, ip: str, listener: str) -> bool:
     """KIP-612: a new connection from `ip` counts against its connection_creation_rate;
-    over the quota it is refused (closed at once), as Kafka does for IP quotas."""
+    over the quota it is refused (closed at once), as Kafka does for IP quotas. Controller
+    listeners are exempt: only cluster nodes connect there."""
     quotas = broker.image.client_quotas
-    if not quotas:
+    if not quotas or listener in broker.controller_listener_names:
         return True
     found = resolve_ip(quotas, ip, CONNECTION_CREATION_RATE)
     if found is None:
