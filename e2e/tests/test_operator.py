@@ -332,7 +332,7 @@ def test_config_changed_outside_is_set_back(
         interval=3,
     )
     drift = get(ns, "topic", TOPIC)["status"].get("lastDrift") or {}
-    assert any("retention.ms" in d for d in drift.get("details", [])), drift
+    assert f"retention.ms=1234567 -> {wanted}" in drift.get("details", []), drift
 
 
 def events(ns: Kubectl, kind: str, name: str, reason: str) -> list[dict[str, Any]]:

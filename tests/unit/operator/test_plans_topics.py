@@ -122,7 +122,7 @@ def test_drift_is_flagged_when_the_spec_did_not_change() -> None:
         now=NOW,
     )
     assert status.last_drift is not None
-    assert status.last_drift.details == ["retention.ms=1000"]
+    assert status.last_drift.details == ["retention.ms=5 -> 1000"]  # found -> set back
     assert status.conditions[0].reason == "Updating"
 
 

@@ -73,10 +73,16 @@ class AlterConfigs:
     set: Mapping[str, str]
     delete: tuple[str, ...]
     drift: bool  # the difference was made outside (the spec did not change)
+    # the values found in the cluster for the keys above (absent: the default), so a
+    # drift report says what was changed, not only what it was set back to
+    found: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[str]:
-        return [f"{k}={v}" for k, v in sorted(self.set.items())] + [
-            f"{k} (reset to default)" for k in self.delete
+        def was(key: str) -> str:
+            return f"{self.found[key]} -> " if key in self.found else ""
+
+        return [f"{k}={was(k)}{v}" for k, v in sorted(self.set.items())] + [
+            f"{k}={was(k)}(default)" for k in self.delete
         ]
 
 
@@ -145,7 +151,8 @@ def next_step(
         return CreateTopic(topic_name, spec.partitions, spec.replication_factor, dict(spec.config))
     to_set, to_delete = config_diff(spec.config, observed.configs)
     if to_set or to_delete:
-        return AlterConfigs(topic_name, to_set, to_delete, drift=not spec_changed)
+        found = {k: observed.configs[k] for k in [*to_set, *to_delete] if k in observed.configs}
+        return AlterConfigs(topic_name, to_set, to_delete, drift=not spec_changed, found=found)
     if observed.partitions < spec.partitions:
         return CreatePartitions(topic_name, spec.partitions)
     if observed.partitions > spec.partitions:
