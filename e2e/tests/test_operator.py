@@ -15,8 +15,8 @@ come up, so the tests share it and run in file order; the last one deletes it):
    missing Cluster) is reported as a condition with a reason, and nothing is created.
 5. A broker pod deleted (SIGTERM) shuts down by itself well inside its grace period and
    comes back Ready with its data.
-6. Deleting the Topic deletes the topic; deleting the Cluster deletes all it owns
-   (volumes too: this Cluster says `deleteClaim: true`).
+6. Deleting the Topic deletes the topic; deleting a Cluster deletes all it owns but its
+   volumes by default, and those too with `deleteClaim: true` (as this Cluster says).
 
 Bounds are generous (a 2-core machine shared with other work); measured durations are
 printed (`-rA`) and recorded in docs/e2e-offline.md.
@@ -525,6 +525,38 @@ def test_deleting_the_topic_deletes_it(
         what=f"topic {TOPIC} gone from the cluster",
         interval=3,
     )
+
+
+def test_volumes_outlive_a_cluster_by_default(ns: Kubectl) -> None:
+    """Without `deleteClaim`, deleting a Cluster keeps its data volumes (and only those)."""
+    selector = "millrace.io/cluster=keep"
+    ns.apply(
+        cluster_manifest(
+            "keep",
+            replicas=1,
+            controllers={"mode": "combined", "count": 1},
+            zones={"names": ["zone-a"]},
+            storage={"size": "1Gi"},
+        )
+    )
+    wait_for(
+        lambda: ns.get("persistentvolumeclaims", selector=selector)["items"],
+        lambda claims: len(claims) == 1,
+        timeout=180,
+        what="the volume claim of Cluster keep",
+        interval=2,
+    )
+    ns.run("delete", f"clusters.{GROUP}", "keep", "--wait=true", "--timeout=180s", timeout=200)
+    wait_for(
+        lambda: ns.get("statefulsets,pods,configmaps", selector=selector)["items"],
+        lambda items: not items,
+        timeout=GRACE_S + 180,
+        what="Cluster keep's workloads deleted",
+        interval=3,
+    )
+    claims = ns.get("persistentvolumeclaims", selector=selector)["items"]
+    assert [c["metadata"]["name"] for c in claims] == ["data-keep-broker-zone-a-0"]
+    ns.run("delete", "persistentvolumeclaims", "-l", selector, "--wait=false")
 
 
 def test_deleting_the_cluster_deletes_what_it_owns(
