@@ -33,6 +33,7 @@ bash e2e/toolchain/build-go-tools.sh helm >/dev/null
 
 say "ruff"
 python3 -m ruff check broker-image/src operator/src tests bench
+python3 -m ruff format --check broker-image/src operator/src tests bench
 say "mypy --strict"
 python3 -m mypy
 

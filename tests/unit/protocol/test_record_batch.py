@@ -26,11 +26,24 @@ from millrace_broker.protocol.record_batch import (
 T0 = 1_700_000_000_000
 
 
-def make_batch(n: int = 3, *, codec: int = 0, pid: int = -1, epoch: int = -1, seq: int = -1,
-               transactional: bool = False, size: int = 8) -> bytes:
+def make_batch(
+    n: int = 3,
+    *,
+    codec: int = 0,
+    pid: int = -1,
+    epoch: int = -1,
+    seq: int = -1,
+    transactional: bool = False,
+    size: int = 8,
+) -> bytes:
     builder = DefaultRecordBatchBuilder(
-        magic=2, compression_type=codec, is_transactional=transactional, producer_id=pid,
-        producer_epoch=epoch, base_sequence=seq, batch_size=1 << 30,
+        magic=2,
+        compression_type=codec,
+        is_transactional=transactional,
+        producer_id=pid,
+        producer_epoch=epoch,
+        base_sequence=seq,
+        batch_size=1 << 30,
     )
     for i in range(n):
         builder.append(i, timestamp=T0 + i, key=b"k%d" % i, value=b"v" * size, headers=[])
@@ -120,8 +133,9 @@ def test_patch_keeps_crc_valid() -> None:
 
 def test_patch_log_append_time_recomputes_crc() -> None:
     raw = bytearray(make_batch(2, codec=3))
-    patch_batch(raw, 0, base_offset=5, partition_leader_epoch=1, max_timestamp=T0 + 999,
-                timestamp_type=1)
+    patch_batch(
+        raw, 0, base_offset=5, partition_leader_epoch=1, max_timestamp=T0 + 999, timestamp_type=1
+    )
     h = read_header(raw, 0)
     assert h.timestamp_type == 1 and h.max_timestamp == T0 + 999
     validate_batch(raw, 0, h)

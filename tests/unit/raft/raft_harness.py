@@ -27,9 +27,18 @@ def key(i: int) -> ReplicaKey:
 
 
 def config(i: int, ids: Iterable[int]) -> RaftConfig:
-    return RaftConfig(key(i), CLUSTER, bootstrap_servers=tuple(ids), election_timeout_ms=300,
-                      fetch_timeout_ms=600, request_timeout_ms=150, retry_backoff_ms=20,
-                      fetch_interval_ms=50, fetch_max_records=8, snapshot_chunk_bytes=32)
+    return RaftConfig(
+        key(i),
+        CLUSTER,
+        bootstrap_servers=tuple(ids),
+        election_timeout_ms=300,
+        fetch_timeout_ms=600,
+        request_timeout_ms=150,
+        retry_backoff_ms=20,
+        fetch_interval_ms=50,
+        fetch_max_records=8,
+        snapshot_chunk_bytes=32,
+    )
 
 
 class Net:
@@ -48,11 +57,15 @@ class Net:
             self.start(i)
 
     def start(self, i: int) -> RaftNode:
-        boot = (VoterSet.from_keys(key(v) for v in self.voter_ids)
-                if i in self.voter_ids else None)
-        node = RaftNode(config(i, self.ids), log=self.logs[i], store=self.stores[i],
-                        rng=random.Random(self.rng.getrandbits(32)), now_ms=self.now,
-                        bootstrap_voters=boot)
+        boot = VoterSet.from_keys(key(v) for v in self.voter_ids) if i in self.voter_ids else None
+        node = RaftNode(
+            config(i, self.ids),
+            log=self.logs[i],
+            store=self.stores[i],
+            rng=random.Random(self.rng.getrandbits(32)),
+            now_ms=self.now,
+            bootstrap_voters=boot,
+        )
         self.nodes[i] = node
         return node
 

@@ -83,8 +83,15 @@ class SimNode:
 
 
 class Cluster:
-    def __init__(self, seed: int, *, n_nodes: int = 0, n_voters: int = 0,
-                 faults: FaultConfig | None = None, trace_messages: bool = False) -> None:
+    def __init__(
+        self,
+        seed: int,
+        *,
+        n_nodes: int = 0,
+        n_voters: int = 0,
+        faults: FaultConfig | None = None,
+        trace_messages: bool = False,
+    ) -> None:
         self.seed = seed
         self.trace_messages = trace_messages
         self.rng = random.Random(seed)
@@ -100,15 +107,21 @@ class Cluster:
         n_voters = n_voters or self.rng.randint(1, n_nodes)
         ids = list(range(1, n_nodes + 1))
         self.bootstrap_voters = VoterSet.from_keys(
-            ReplicaKey(i, f"dir-{i}") for i in ids[:n_voters])
+            ReplicaKey(i, f"dir-{i}") for i in ids[:n_voters]
+        )
         self.nodes: dict[int, SimNode] = {}
         for i in ids:
             boot = self.bootstrap_voters if i <= n_voters else None
             self.nodes[i] = SimNode(i, ReplicaKey(i, f"dir-{i}"), boot)
-        self.config_base = dict(election_timeout_ms=300, fetch_timeout_ms=600,
-                                request_timeout_ms=150, retry_backoff_ms=20,
-                                fetch_interval_ms=60, fetch_max_records=16,
-                                snapshot_chunk_bytes=64)
+        self.config_base = dict(
+            election_timeout_ms=300,
+            fetch_timeout_ms=600,
+            request_timeout_ms=150,
+            retry_backoff_ms=20,
+            fetch_interval_ms=60,
+            fetch_max_records=16,
+            snapshot_chunk_bytes=64,
+        )
         self.group: dict[int, int] = {i: 0 for i in ids}  # partition group per node
         self.faults_on = True
         self.proposed = 0
@@ -134,11 +147,17 @@ class Cluster:
         heapq.heappush(self.queue, (at, self.seq, kind, payload))
 
     def _start(self, node: SimNode) -> None:
-        cfg = RaftConfig(node.key, "sim-cluster", bootstrap_servers=tuple(self.nodes),
-                         **self.config_base)
-        node.raft = RaftNode(cfg, log=node.log, store=node.store,
-                             rng=random.Random(self.rng.getrandbits(64)), now_ms=self.now,
-                             bootstrap_voters=node.bootstrap)
+        cfg = RaftConfig(
+            node.key, "sim-cluster", bootstrap_servers=tuple(self.nodes), **self.config_base
+        )
+        node.raft = RaftNode(
+            cfg,
+            log=node.log,
+            store=node.store,
+            rng=random.Random(self.rng.getrandbits(64)),
+            now_ms=self.now,
+            bootstrap_voters=node.bootstrap,
+        )
         node.incarnation += 1
         node.tick_at = -1
         node.sm_offset = 0
@@ -221,8 +240,10 @@ class Cluster:
             # what replicas durably believe must agree too (Kafka's SingleLeader)
             other = self.leaders.setdefault(persisted.epoch, persisted.leader_id)
             if other != persisted.leader_id:
-                self.fail(f"node {nid} persisted leader {persisted.leader_id} for epoch "
-                          f"{persisted.epoch}, but {other} led it")
+                self.fail(
+                    f"node {nid} persisted leader {persisted.leader_id} for epoch "
+                    f"{persisted.epoch}, but {other} led it"
+                )
         hw, log = raft.high_watermark, node.log
         if hw < node.last_hw:
             self.fail(f"node {nid} high watermark went back from {node.last_hw} to {hw}")
@@ -244,8 +265,10 @@ class Cluster:
         node.durable = max(node.durable, hw)
         if log.end_offset < node.durable:
             # only uncommitted suffixes may be truncated, across restarts too
-            self.fail(f"node {nid} truncated to {log.end_offset}, below committed "
-                      f"offset {node.durable} it held")
+            self.fail(
+                f"node {nid} truncated to {log.end_offset}, below committed "
+                f"offset {node.durable} it held"
+            )
         if node.sm_offset:
             self._check_state_hash(nid, node.sm_offset, node.sm_hash)
         if raft.is_leader():
@@ -262,11 +285,16 @@ class Cluster:
                 # single-voter changes keep old and new majorities intersecting, but the
                 # new set's majority need not hold entries committed under the old one.)
                 epoch_at = log.epoch_at(hw - 1)
-                reached = {n.node_id for n in self.nodes.values()
-                           if n.log.start_offset >= hw or n.log.epoch_at(hw - 1) == epoch_at}
+                reached = {
+                    n.node_id
+                    for n in self.nodes.values()
+                    if n.log.start_offset >= hw or n.log.epoch_at(hw - 1) == epoch_at
+                }
                 if not raft.voters.is_majority(reached):
-                    self.fail(f"leader {nid} moved hw to {hw}, held only by "
-                              f"{sorted(reached)} of voters {sorted(raft.voters.ids)}")
+                    self.fail(
+                        f"leader {nid} moved hw to {hw}, held only by "
+                        f"{sorted(reached)} of voters {sorted(raft.voters.ids)}"
+                    )
             # a restarted leader's own high watermark is stale: use the global truth too
             if raft.voter_history.uncommitted(max(hw, len(self.committed))) > 1:
                 self.fail(f"leader {nid} has more than one uncommitted voter change")
@@ -293,8 +321,7 @@ class Cluster:
         if entry.offset != len(self.committed):
             self.fail(f"node {nid} committed offset {entry.offset} leaving a gap")
         self.committed.append(entry)
-        self.committed_hash.append(
-            (self.committed_hash[-1] * 1_000_003 + _entry_hash(entry)) % MOD)
+        self.committed_hash.append((self.committed_hash[-1] * 1_000_003 + _entry_hash(entry)) % MOD)
         if isinstance(entry.record, VotersRecord):
             new = entry.record.voters
             if new != self.committed_voters:
@@ -319,8 +346,12 @@ class Cluster:
             return
         if self.trace_messages:
             self.trace.append(f"{self.now}: {src}->{dst} {msg}")
-        before = (node.log.start_offset, node.log.end_offset, node.raft.epoch,
-                  node.raft.is_leader())
+        before = (
+            node.log.start_offset,
+            node.log.end_offset,
+            node.raft.epoch,
+            node.raft.is_leader(),
+        )
         self._after(node, node.raft.step(Inbound(src, msg), self.now))
         if node.raft is not None:
             if node.log.start_offset > before[0]:
@@ -341,8 +372,9 @@ class Cluster:
         if self.trace_messages and node.raft is not None:
             now_state = type(node.raft.state).__name__
             if now_state != state:
-                self.trace.append(f"{self.now}: {nid} tick {state} -> {now_state} "
-                                  f"epoch {node.raft.epoch}")
+                self.trace.append(
+                    f"{self.now}: {nid} tick {state} -> {now_state} epoch {node.raft.epoch}"
+                )
 
     def _on_crash(self, nid: int) -> None:
         node = self.nodes[nid]
@@ -399,8 +431,9 @@ class Cluster:
             else:
                 gone = self.rng.choice(list(voters))
                 msg = RemoveRaftVoterRequest(self.proposed, "sim-cluster", gone.key)
-            self._after(node, node.raft.step(Inbound(ADMIN_CLIENT, msg), self.now)
-                        if node.raft else [])
+            self._after(
+                node, node.raft.step(Inbound(ADMIN_CLIENT, msg), self.now) if node.raft else []
+            )
         self._schedule("voter_change", self.faults.voter_change_every_ms, None)
 
     def _on_snapshot(self, nid: int) -> None:
@@ -409,8 +442,7 @@ class Cluster:
         if raft is not None and node.sm_offset > node.log.start_offset:
             raft.create_snapshot(node.sm_offset, f"{node.sm_offset}:{node.sm_hash}".encode())
             self._after(node, [])
-        self._schedule("snapshot", self.faults.snapshot_every_ms,
-                       self.rng.choice(list(self.nodes)))
+        self._schedule("snapshot", self.faults.snapshot_every_ms, self.rng.choice(list(self.nodes)))
 
     def _schedule(self, kind: str, every: int, payload: Any) -> None:
         if every and self.faults_on:
@@ -421,8 +453,7 @@ class Cluster:
         self._schedule("crash", self.faults.crash_every_ms, self.rng.choice(list(self.nodes)))
         self._schedule("partition", self.faults.partition_every_ms, None)
         self._schedule("voter_change", self.faults.voter_change_every_ms, None)
-        self._schedule("snapshot", self.faults.snapshot_every_ms,
-                       self.rng.choice(list(self.nodes)))
+        self._schedule("snapshot", self.faults.snapshot_every_ms, self.rng.choice(list(self.nodes)))
         self._push(self.now + 1, "propose", 40)
 
     def heal_all(self) -> None:

@@ -45,15 +45,32 @@ M = TypeVar("M")
 VOTERS3 = VoterSet.from_keys(key(i) for i in (1, 2, 3))
 
 
-def solo(node_id: int = 1, *, log: MemoryLog | None = None,
-         store: MemoryQuorumStore | None = None, voters: VoterSet = VOTERS3) -> RaftNode:
-    return RaftNode(config(node_id, (1, 2, 3)), log=log or MemoryLog(),
-                    store=store or MemoryQuorumStore(), rng=random.Random(7), now_ms=0,
-                    bootstrap_voters=voters)
+def solo(
+    node_id: int = 1,
+    *,
+    log: MemoryLog | None = None,
+    store: MemoryQuorumStore | None = None,
+    voters: VoterSet = VOTERS3,
+) -> RaftNode:
+    return RaftNode(
+        config(node_id, (1, 2, 3)),
+        log=log or MemoryLog(),
+        store=store or MemoryQuorumStore(),
+        rng=random.Random(7),
+        now_ms=0,
+        bootstrap_voters=voters,
+    )
 
 
-def vote_req(epoch: int, last: OffsetAndEpoch, *, candidate: int = 2, voter: int = 1,
-             pre_vote: bool = False, corr: int = 1) -> VoteRequest:
+def vote_req(
+    epoch: int,
+    last: OffsetAndEpoch,
+    *,
+    candidate: int = 2,
+    voter: int = 1,
+    pre_vote: bool = False,
+    corr: int = 1,
+) -> VoteRequest:
     return VoteRequest(corr, CLUSTER, key(candidate), key(voter), epoch, last, pre_vote)
 
 
@@ -93,15 +110,17 @@ def test_pre_vote_majority_makes_candidate_then_votes_make_leader() -> None:
     assert isinstance(node.state, Unattached)
     reqs = only(node.tick(node.state.election_deadline), VoteRequest)
     r2 = next(r for r in reqs if r.voter.id == 2)
-    outs = node.step(Inbound(2, VoteResponse(r2.correlation_id, ErrorCode.NONE, 0, None,
-                                             True, True)), 1000)
+    outs = node.step(
+        Inbound(2, VoteResponse(r2.correlation_id, ErrorCode.NONE, 0, None, True, True)), 1000
+    )
     assert isinstance(node.state, Candidate) and node.epoch == 1
     assert store.read() == ElectionState(1, None, key(1))
     votes = only(outs, VoteRequest)
     assert all(not v.pre_vote and v.candidate_epoch == 1 for v in votes)
     v3 = next(v for v in votes if v.voter.id == 3)
-    outs = node.step(Inbound(3, VoteResponse(v3.correlation_id, ErrorCode.NONE, 1, None,
-                                             True, False)), 1001)
+    outs = node.step(
+        Inbound(3, VoteResponse(v3.correlation_id, ErrorCode.NONE, 1, None, True, False)), 1001
+    )
     assert isinstance(node.state, Leader)
     assert {m.voter.id for m in only(outs, BeginQuorumEpochRequest)} == {2, 3}
     first = node.log.read(0, 1)[0]
@@ -114,8 +133,9 @@ def test_stale_or_duplicate_vote_response_is_ignored() -> None:
     reqs = only(node.tick(node.state.election_deadline), VoteRequest)
     r2 = next(r for r in reqs if r.voter.id == 2)
     # a response with another correlation id (an older request) does not count
-    node.step(Inbound(2, VoteResponse(r2.correlation_id + 99, ErrorCode.NONE, 0, None,
-                                      True, True)), 1000)
+    node.step(
+        Inbound(2, VoteResponse(r2.correlation_id + 99, ErrorCode.NONE, 0, None, True, True)), 1000
+    )
     assert isinstance(node.state, Prospective)
 
 
@@ -146,8 +166,9 @@ def test_vote_rejected_for_less_up_to_date_log() -> None:
 
 def test_vote_with_wrong_voter_key_is_rejected() -> None:
     node = solo()
-    req = VoteRequest(1, CLUSTER, key(2), key(1).__class__(1, "other-dir"), 1,
-                      OffsetAndEpoch(0, 0), False)
+    req = VoteRequest(
+        1, CLUSTER, key(2), key(1).__class__(1, "other-dir"), 1, OffsetAndEpoch(0, 0), False
+    )
     resp = only(node.step(Inbound(2, req), 1), VoteResponse)[0]
     assert resp.error == ErrorCode.INVALID_VOTER_KEY and not resp.vote_granted
 
@@ -168,8 +189,12 @@ def test_follower_hearing_from_leader_rejects_pre_vote() -> None:
     follower = next(n for n in net.nodes.values() if n is not leader)
     assert isinstance(follower.state, Follower) and follower.state.has_fetched
     last = follower.log.end_offset_and_epoch()
-    outs = follower.step(Inbound(9, vote_req(follower.epoch + 1, last, candidate=9,
-                                             voter=follower.key.id, pre_vote=True)), net.now)
+    outs = follower.step(
+        Inbound(
+            9, vote_req(follower.epoch + 1, last, candidate=9, voter=follower.key.id, pre_vote=True)
+        ),
+        net.now,
+    )
     assert not only(outs, VoteResponse)[0].vote_granted
 
 
@@ -193,8 +218,14 @@ def test_restarted_leader_comes_back_resigned() -> None:
 
 
 def test_observer_never_campaigns() -> None:
-    node = RaftNode(config(4, (1, 2, 3)), log=MemoryLog(), store=MemoryQuorumStore(),
-                    rng=random.Random(1), now_ms=0, bootstrap_voters=None)
+    node = RaftNode(
+        config(4, (1, 2, 3)),
+        log=MemoryLog(),
+        store=MemoryQuorumStore(),
+        rng=random.Random(1),
+        now_ms=0,
+        bootstrap_voters=None,
+    )
     for t in range(0, 10_000, 100):
         for o in node.tick(t):
             assert isinstance(o.message, FetchRequest)  # only discovery fetches
@@ -213,7 +244,9 @@ def test_three_nodes_elect_replicate_and_commit() -> None:
     for node in net.nodes.values():
         assert node.high_watermark == result.offset + 1
         assert [e.record for e in node.log.read(result.offset - 1, 2)] == [
-            DataRecord(b"a"), DataRecord(b"b")]
+            DataRecord(b"a"),
+            DataRecord(b"b"),
+        ]
 
 
 def test_high_watermark_waits_for_a_record_of_the_leaders_epoch() -> None:
@@ -224,6 +257,7 @@ def test_high_watermark_waits_for_a_record_of_the_leaders_epoch() -> None:
     store.write(ElectionState(1, None, key(1)))
     node.state = Candidate(1, 10_000, granted={1, 2})
     from millrace_broker.raft import elections
+
     elections.check_election(node, 0, [])
     st = node.state
     assert isinstance(st, Leader) and st.epoch_start_offset == 1
@@ -245,11 +279,27 @@ def test_leader_reports_divergence_and_follower_truncates() -> None:
     follower.log.truncate_to(end)
     bogus_epoch = leader.epoch - 1 if leader.epoch > 1 else 0
     if bogus_epoch >= follower.log.last_epoch:
-        follower.log.append([Entry(end, max(bogus_epoch, follower.log.last_epoch),
-                                   DataRecord(b"junk"))])
-    resp = only(leader.step(Inbound(follower.key.id, FetchRequest(
-        1, CLUSTER, follower.key, leader.epoch, follower.log.end_offset + 5,
-        follower.log.last_epoch, 10)), net.now), FetchResponse)[0]
+        follower.log.append(
+            [Entry(end, max(bogus_epoch, follower.log.last_epoch), DataRecord(b"junk"))]
+        )
+    resp = only(
+        leader.step(
+            Inbound(
+                follower.key.id,
+                FetchRequest(
+                    1,
+                    CLUSTER,
+                    follower.key,
+                    leader.epoch,
+                    follower.log.end_offset + 5,
+                    follower.log.last_epoch,
+                    10,
+                ),
+            ),
+            net.now,
+        ),
+        FetchResponse,
+    )[0]
     assert resp.diverging_epoch is not None
     leader.propose([b"real"])
     net.advance(1000)

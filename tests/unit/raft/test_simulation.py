@@ -19,12 +19,14 @@ CATCH_UP_MS = 3_000
 
 
 def replay_hint(seed: int) -> str:
-    return (f"replay: MILLRACE_RAFT_SEED={seed} pytest "
-            "tests/unit/raft/test_simulation.py -k replay -s")
+    return (
+        f"replay: MILLRACE_RAFT_SEED={seed} pytest tests/unit/raft/test_simulation.py -k replay -s"
+    )
 
 
-def run_seed(seed: int, faults: FaultConfig | None = None, *,
-             cluster: Cluster | None = None) -> Cluster:
+def run_seed(
+    seed: int, faults: FaultConfig | None = None, *, cluster: Cluster | None = None
+) -> Cluster:
     cluster = cluster or Cluster(seed, faults=faults)
     cluster.start_faults()
     try:
@@ -34,21 +36,27 @@ def run_seed(seed: int, faults: FaultConfig | None = None, *,
         deadline = cluster.now + LIVENESS_MS
         while cluster.now < deadline:
             cluster.run(cluster.now + 100)
-            if any(int(p.decode().rsplit("-", 1)[1]) > marker
-                   for p in cluster.committed_payloads()):
+            if any(
+                int(p.decode().rsplit("-", 1)[1]) > marker for p in cluster.committed_payloads()
+            ):
                 break
         else:
             raise InvariantViolation(
-                f"seed {seed}: no proposal committed within {LIVENESS_MS}ms after healing")
+                f"seed {seed}: no proposal committed within {LIVENESS_MS}ms after healing"
+            )
         # every replica, observers included, catches up with what was committed
         target = len(cluster.committed)
         cluster.run(cluster.now + CATCH_UP_MS)
-        behind = {n.node_id: n.raft.high_watermark for n in cluster.nodes.values()
-                  if n.raft is not None and n.raft.high_watermark < target}
+        behind = {
+            n.node_id: n.raft.high_watermark
+            for n in cluster.nodes.values()
+            if n.raft is not None and n.raft.high_watermark < target
+        }
         if behind:
             raise InvariantViolation(
                 f"seed {seed}: replicas {behind} did not reach high watermark {target} "
-                f"within {CATCH_UP_MS}ms")
+                f"within {CATCH_UP_MS}ms"
+            )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{replay_hint(seed)}") from exc
     return cluster
@@ -75,8 +83,15 @@ def test_simulation_exercises_faults_and_features() -> None:
     for seed in range(10_000, 10_020):
         for what, n in run_seed(seed).stats.items():
             totals[what] = totals.get(what, 0) + n
-    for what in ("lost", "crash", "partition", "elected", "truncated",
-                 "snapshot_installed", "voter_change_committed"):
+    for what in (
+        "lost",
+        "crash",
+        "partition",
+        "elected",
+        "truncated",
+        "snapshot_installed",
+        "voter_change_committed",
+    ):
         assert totals.get(what, 0) > 0, f"no {what} in 20 seeds: {totals}"
 
 
@@ -89,5 +104,7 @@ def test_replay() -> None:
         run_seed(int(seed), cluster=cluster)
     finally:
         print("\n".join(cluster.trace[-400:]))
-        print(f"nodes={len(cluster.nodes)} voters={sorted(cluster.bootstrap_voters.ids)} "
-              f"events={cluster.events} committed={len(cluster.committed)} {cluster.stats}")
+        print(
+            f"nodes={len(cluster.nodes)} voters={sorted(cluster.bootstrap_voters.ids)} "
+            f"events={cluster.events} committed={len(cluster.committed)} {cluster.stats}"
+        )

@@ -90,14 +90,17 @@ def divergent_logs(draw: st.DrawFn) -> tuple[list[int], list[int]]:
 @given(divergent_logs())
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_divergence_truncation_converges_on_common_prefix(
-        logs: tuple[list[int], list[int]]) -> None:
+    logs: tuple[list[int], list[int]],
+) -> None:
     """Repeat the leader's fetch validation and the follower's truncation rule until the
     fetch is valid: the follower must end at the longest common prefix, never shorter."""
     leader_epochs, follower_epochs = logs
     leader, follower = log_from_epochs(leader_epochs), log_from_epochs(follower_epochs)
     common = 0
-    while (common < min(len(leader_epochs), len(follower_epochs))
-           and leader_epochs[common] == follower_epochs[common]):
+    while (
+        common < min(len(leader_epochs), len(follower_epochs))
+        and leader_epochs[common] == follower_epochs[common]
+    ):
         common += 1
     for _ in range(20):
         offset, epoch = follower.end_offset, follower.last_epoch
@@ -117,7 +120,8 @@ def test_divergence_truncation_converges_on_common_prefix(
 @given(data=st.binary(max_size=300), chunk=st.integers(1, 64), seed=st.integers(0, 99))
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_snapshot_download_survives_duplicates_and_reordering(
-        data: bytes, chunk: int, seed: int) -> None:
+    data: bytes, chunk: int, seed: int
+) -> None:
     voters = VoterSet.of([Voter(ReplicaKey(1, "d1"), (("CONTROLLER", "h:1"),))])
     snap = Snapshot(OffsetAndEpoch(10, 2), voters, data)
     encoded = encode_snapshot(snap)
@@ -133,21 +137,23 @@ def test_snapshot_download_survives_duplicates_and_reordering(
 
 
 # ------------------------------------------------------------------ voters
-@given(st.sets(st.integers(0, 9), min_size=1, max_size=7), st.integers(0, 9),
-       st.data())
+@given(st.sets(st.integers(0, 9), min_size=1, max_size=7), st.integers(0, 9), st.data())
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_one_voter_change_keeps_majorities_intersecting(
-        ids: set[int], change: int, data: st.DataObject) -> None:
+    ids: set[int], change: int, data: st.DataObject
+) -> None:
     old = VoterSet.from_keys(ReplicaKey(i) for i in ids)
     new_ids = ids ^ {change}
     if not new_ids:
         return
     new = VoterSet.from_keys(ReplicaKey(i) for i in new_ids)
     assert old.differs_by_at_most_one(new)
-    q_old = data.draw(st.sets(st.sampled_from(sorted(ids)), min_size=old.majority(),
-                              max_size=old.majority()))
-    q_new = data.draw(st.sets(st.sampled_from(sorted(new_ids)), min_size=new.majority(),
-                              max_size=new.majority()))
+    q_old = data.draw(
+        st.sets(st.sampled_from(sorted(ids)), min_size=old.majority(), max_size=old.majority())
+    )
+    q_new = data.draw(
+        st.sets(st.sampled_from(sorted(new_ids)), min_size=new.majority(), max_size=new.majority())
+    )
     assert q_old & q_new
 
 
@@ -188,12 +194,21 @@ def test_random_uuid_is_kafka_text_form() -> None:
 
 
 def test_format_standalone(tmp_path: Path) -> None:
-    plan = plan_format(cluster_id=CLUSTER_ID, node_id=1, mode=Standalone("c1:9093"),
-                       directory_id=DIR_ID, is_controller=True)
+    plan = plan_format(
+        cluster_id=CLUSTER_ID,
+        node_id=1,
+        mode=Standalone("c1:9093"),
+        directory_id=DIR_ID,
+        is_controller=True,
+    )
     assert write_format(tmp_path, plan)
     props = parse_meta_properties((tmp_path / META_PROPERTIES).read_bytes())
-    assert props == {"cluster.id": CLUSTER_ID, "directory.id": DIR_ID, "node.id": "1",
-                     "version": "1"}
+    assert props == {
+        "cluster.id": CLUSTER_ID,
+        "directory.id": DIR_ID,
+        "node.id": "1",
+        "version": "1",
+    }
     voters = read_bootstrap_voters(tmp_path)
     assert voters is not None and voters.keys == (ReplicaKey(1, DIR_ID),)
     with pytest.raises(FormatError, match="already formatted"):
@@ -205,26 +220,43 @@ def test_format_initial_controllers_takes_directory_id_from_the_list(tmp_path: P
     d = [random_uuid(UUID_RNG) for _ in range(3)]
     spec = ",".join(f"{i}@c{i}:9093:{d[i]}" for i in range(3))
     voters = parse_initial_controllers(spec)
-    plan = plan_format(cluster_id=CLUSTER_ID, node_id=2, mode=InitialControllers(voters),
-                       directory_id=DIR_ID, is_controller=True)
+    plan = plan_format(
+        cluster_id=CLUSTER_ID,
+        node_id=2,
+        mode=InitialControllers(voters),
+        directory_id=DIR_ID,
+        is_controller=True,
+    )
     assert plan.directory_id == d[2]
     write_format(tmp_path, plan)
     assert read_bootstrap_voters(tmp_path) == voters
     with pytest.raises(FormatError, match="not in --initial-controllers"):
-        plan_format(cluster_id=CLUSTER_ID, node_id=5, mode=InitialControllers(voters),
-                    directory_id=DIR_ID, is_controller=True)
+        plan_format(
+            cluster_id=CLUSTER_ID,
+            node_id=5,
+            mode=InitialControllers(voters),
+            directory_id=DIR_ID,
+            is_controller=True,
+        )
 
 
 def test_format_no_initial_controllers_writes_no_checkpoint(tmp_path: Path) -> None:
-    plan = plan_format(cluster_id=CLUSTER_ID, node_id=4, mode=NoInitialControllers(),
-                       directory_id=DIR_ID, is_controller=True)
+    plan = plan_format(
+        cluster_id=CLUSTER_ID,
+        node_id=4,
+        mode=NoInitialControllers(),
+        directory_id=DIR_ID,
+        is_controller=True,
+    )
     assert BOOTSTRAP_CHECKPOINT not in plan.files
     write_format(tmp_path, plan)
     assert read_bootstrap_voters(tmp_path) is None
 
 
-@pytest.mark.parametrize("spec", ["", "x@h:1:" + DIR_ID, "1@h1:" + DIR_ID,
-                                  "1@h:1:notauuid", f"1@h:1:{DIR_ID},1@h:2:{DIR_ID}"])
+@pytest.mark.parametrize(
+    "spec",
+    ["", "x@h:1:" + DIR_ID, "1@h1:" + DIR_ID, "1@h:1:notauuid", f"1@h:1:{DIR_ID},1@h:2:{DIR_ID}"],
+)
 def test_bad_initial_controllers(spec: str) -> None:
     with pytest.raises(FormatError):
         parse_initial_controllers(spec)
@@ -232,8 +264,18 @@ def test_bad_initial_controllers(spec: str) -> None:
 
 def test_format_rejects_bad_cluster_id_and_standalone_broker() -> None:
     with pytest.raises(FormatError, match="random-uuid"):
-        plan_format(cluster_id="nope", node_id=1, mode=NoInitialControllers(),
-                    directory_id=DIR_ID, is_controller=False)
+        plan_format(
+            cluster_id="nope",
+            node_id=1,
+            mode=NoInitialControllers(),
+            directory_id=DIR_ID,
+            is_controller=False,
+        )
     with pytest.raises(FormatError, match="controllers only"):
-        plan_format(cluster_id=CLUSTER_ID, node_id=1, mode=Standalone("h:1"),
-                    directory_id=DIR_ID, is_controller=False)
+        plan_format(
+            cluster_id=CLUSTER_ID,
+            node_id=1,
+            mode=Standalone("h:1"),
+            directory_id=DIR_ID,
+            is_controller=False,
+        )

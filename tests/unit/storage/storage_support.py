@@ -43,8 +43,9 @@ def client_batch(
     return bytes(builder.build())
 
 
-def simple_batch(n: int = 1, *, ts: int = T0, size: int = 10, key: bytes | None = b"k",
-                 **kw: object) -> bytes:
+def simple_batch(
+    n: int = 1, *, ts: int = T0, size: int = 10, key: bytes | None = b"k", **kw: object
+) -> bytes:
     return client_batch([(key, b"v" * size, ts + i) for i in range(n)], **kw)  # type: ignore[arg-type]
 
 

@@ -35,10 +35,10 @@ def contents(log: PartitionLog) -> list[tuple[int, bytes | None, bytes | None]]:
     return out
 
 
-def put(log: PartitionLog, key: bytes, value: bytes | None, *, codec: int = 0,
-        ts: int = T0) -> None:
-    log.append_as_leader(client_batch([(key, value, ts)], codec=codec), leader_epoch=0,
-                         now_ms=T0)
+def put(
+    log: PartitionLog, key: bytes, value: bytes | None, *, codec: int = 0, ts: int = T0
+) -> None:
+    log.append_as_leader(client_batch([(key, value, ts)], codec=codec), leader_epoch=0, now_ms=T0)
 
 
 def test_keeps_latest_value_per_key_and_offsets(tmp_path: Path) -> None:
@@ -71,8 +71,9 @@ def test_keeps_latest_value_per_key_and_offsets(tmp_path: Path) -> None:
 
 
 def test_not_dirty_enough_does_nothing(tmp_path: Path) -> None:
-    config = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=600,
-                       min_cleanable_dirty_ratio=0.5)
+    config = LogConfig(
+        cleanup_policy=frozenset({"compact"}), segment_bytes=600, min_cleanable_dirty_ratio=0.5
+    )
     log = PartitionLog.open(tmp_path / "c-0", config, now_ms=T0)
     for i in range(30):
         put(log, b"k%d" % i, b"v")
@@ -81,8 +82,12 @@ def test_not_dirty_enough_does_nothing(tmp_path: Path) -> None:
 
 
 def test_min_compaction_lag_protects_recent_segments(tmp_path: Path) -> None:
-    config = LogConfig(cleanup_policy=frozenset({"compact"}), segment_bytes=600,
-                       min_cleanable_dirty_ratio=0.01, min_compaction_lag_ms=10_000)
+    config = LogConfig(
+        cleanup_policy=frozenset({"compact"}),
+        segment_bytes=600,
+        min_cleanable_dirty_ratio=0.01,
+        min_compaction_lag_ms=10_000,
+    )
     log = PartitionLog.open(tmp_path / "c-0", config, now_ms=T0)
     for i in range(30):
         put(log, b"same", b"v%d" % i, ts=T0 + i * 1000)
@@ -146,7 +151,8 @@ def test_crash_during_swap_is_completed_or_discarded(tmp_path: Path, stage: str)
     offsets = [o for o, _, _ in after]
     assert offsets == sorted(set(offsets))
     assert not list((tmp_path / "c-0").glob("*.cleaned")) and not list(
-        (tmp_path / "c-0").glob("*.swap"))
+        (tmp_path / "c-0").glob("*.swap")
+    )
 
 
 def test_cleaning_is_budgeted_across_calls(tmp_path: Path) -> None:

@@ -48,19 +48,29 @@ class CompactionModel(RuleBasedStateMachine):
         self.log.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    @rule(key=st.sampled_from([b"a", b"b", b"c", b"d", b"e"]),
-          value=st.one_of(st.none(), st.binary(min_size=1, max_size=30)),
-          codec=st.integers(0, 4))
+    @rule(
+        key=st.sampled_from([b"a", b"b", b"c", b"d", b"e"]),
+        value=st.one_of(st.none(), st.binary(min_size=1, max_size=30)),
+        codec=st.integers(0, 4),
+    )
     def put(self, key: bytes, value: bytes | None, codec: int) -> None:
         self.now += 100
-        r = self.log.append_as_leader(client_batch([(key, value, self.now)], codec=codec),
-                                      leader_epoch=0, now_ms=self.now)
+        r = self.log.append_as_leader(
+            client_batch([(key, value, self.now)], codec=codec), leader_epoch=0, now_ms=self.now
+        )
         self.written[r.base_offset] = (key, value)
         self.latest[key] = r.base_offset
 
-    @rule(items=st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c", b"d", b"e", b"f"]),
-                                   st.one_of(st.none(), st.binary(min_size=1, max_size=30))),
-                         min_size=1, max_size=25))
+    @rule(
+        items=st.lists(
+            st.tuples(
+                st.sampled_from([b"a", b"b", b"c", b"d", b"e", b"f"]),
+                st.one_of(st.none(), st.binary(min_size=1, max_size=30)),
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
     def put_many(self, items: list[tuple[bytes, bytes | None]]) -> None:
         for key, value in items:
             self.put(key, value, len(value or b"") % 5)
@@ -117,6 +127,5 @@ class CompactionModel(RuleBasedStateMachine):
         assert self.log.log_end_offset == (max(self.written) + 1 if self.written else 0)
 
 
-CompactionModel.TestCase.settings = settings(max_examples=30, stateful_step_count=40,
-                                             deadline=None)
+CompactionModel.TestCase.settings = settings(max_examples=30, stateful_step_count=40, deadline=None)
 TestCompactionModel = CompactionModel.TestCase

@@ -17,7 +17,8 @@ def test_offset_index_format_and_lookup(tmp_path: Path) -> None:
     index.append(120, 4096)
     index.append(130, 8192)
     assert (tmp_path / "00000000000000000100.index").read_bytes() == struct.pack(
-        ">iiiiii", 10, 0, 20, 4096, 30, 8192)
+        ">iiiiii", 10, 0, 20, 4096, 30, 8192
+    )
     assert index.lookup(99) == (100, 0)
     assert index.lookup(115) == (110, 0)
     assert index.lookup(120) == (120, 4096)
@@ -59,14 +60,17 @@ def test_time_index(tmp_path: Path) -> None:
     assert index.lookup(1500) == 5
     assert index.lookup(2000) == 9
     assert (tmp_path / "00000000000000000000.timeindex").read_bytes() == struct.pack(
-        ">qiqi", 1000, 5, 2000, 9)
+        ">qiqi", 1000, 5, 2000, 9
+    )
     index.truncate_to(9)
     assert index.last_entry == (1000, 5)
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 50), st.integers(1, 500)), min_size=1, max_size=100),
-       st.integers(0, 3000))
+@given(
+    st.lists(st.tuples(st.integers(1, 50), st.integers(1, 500)), min_size=1, max_size=100),
+    st.integers(0, 3000),
+)
 def test_property_lookup_is_floor(steps: list[tuple[int, int]], target: int) -> None:
     import tempfile
 

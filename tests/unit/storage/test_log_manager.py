@@ -32,8 +32,9 @@ def test_load_all_reopens_everything(tmp_path: Path) -> None:
     dirs = [tmp_path / "a", tmp_path / "b"]
     manager = LogManager(dirs, now_ms=lambda: T0)
     for p in range(3):
-        manager.create("t", p, LogConfig()).append_as_leader(simple_batch(p + 1),
-                                                             leader_epoch=0, now_ms=T0)
+        manager.create("t", p, LogConfig()).append_as_leader(
+            simple_batch(p + 1), leader_epoch=0, now_ms=T0
+        )
     manager.close()
     again = LogManager(dirs, now_ms=lambda: T0)
     again.load_all(lambda topic: LogConfig())
@@ -42,8 +43,9 @@ def test_load_all_reopens_everything(tmp_path: Path) -> None:
 
 def test_delete_topic_renames_then_removes(tmp_path: Path) -> None:
     manager = LogManager([tmp_path], now_ms=lambda: T0)
-    manager.create("gone", 0, LogConfig()).append_as_leader(simple_batch(1), leader_epoch=0,
-                                                             now_ms=T0)
+    manager.create("gone", 0, LogConfig()).append_as_leader(
+        simple_batch(1), leader_epoch=0, now_ms=T0
+    )
     manager.create("kept", 0, LogConfig())
     manager.delete_topic("gone")
     assert manager.get("gone", 0) is None

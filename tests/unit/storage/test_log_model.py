@@ -44,12 +44,15 @@ class LogModel(RuleBasedStateMachine):
     def end(self) -> int:
         return self.batches[-1][1] + 1 if self.batches else self.start
 
-    @rule(n=st.integers(1, 6), size=st.integers(0, 120), codec=st.integers(0, 4),
-          idempotent=st.booleans())
+    @rule(
+        n=st.integers(1, 6),
+        size=st.integers(0, 120),
+        codec=st.integers(0, 4),
+        idempotent=st.booleans(),
+    )
     def append(self, n: int, size: int, codec: int, idempotent: bool) -> None:
         kw = (
-            {"producer_id": 1, "producer_epoch": 0, "base_sequence": self.seq}
-            if idempotent else {}
+            {"producer_id": 1, "producer_epoch": 0, "base_sequence": self.seq} if idempotent else {}
         )
         raw = simple_batch(n, size=size, codec=codec, **kw)  # type: ignore[arg-type]
         result = self.log.append_as_leader(raw, leader_epoch=0, now_ms=T0)
@@ -112,8 +115,11 @@ class LogModel(RuleBasedStateMachine):
     @precondition(lambda self: self.batches)
     @rule(limit=st.integers(0, 3000))
     def size_retention(self, limit: int) -> None:
-        self.log.update_config(LogConfig(segment_bytes=700, index_interval_bytes=150,
-                                         retention_ms=-1, retention_bytes=limit))
+        self.log.update_config(
+            LogConfig(
+                segment_bytes=700, index_interval_bytes=150, retention_ms=-1, retention_bytes=limit
+            )
+        )
         self.log.run_retention(T0)
         self.log.update_config(CONFIG)
         self.start = self.log.log_start_offset

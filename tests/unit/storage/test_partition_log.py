@@ -45,7 +45,10 @@ def test_append_assigns_offsets_and_patches(tmp_path: Path) -> None:
     headers = [h for _, h in iter_batches(data)]
     assert [(h.base_offset, h.partition_leader_epoch) for h in headers] == [(0, 4), (3, 5)]
     assert [r[0] for r in decode_with_kafka_python(bytes(data)[: headers[0].total_size])] == [
-        0, 1, 2]
+        0,
+        1,
+        2,
+    ]
 
 
 def test_multi_batch_append(tmp_path: Path) -> None:
@@ -79,8 +82,7 @@ def test_read_stops_below_high_watermark(tmp_path: Path) -> None:
     log = open_log(tmp_path)
     fill(log, 5)  # batches [0-2] [3-5] [6-8] [9-11] [12-14]
     assert batch_offsets(log.read(0, 1 << 20, max_offset=7).records) == [(0, 2), (3, 5)]
-    assert batch_offsets(log.read(0, 1 << 20, max_offset=9).records) == [(0, 2), (3, 5),
-                                                                          (6, 8)]
+    assert batch_offsets(log.read(0, 1 << 20, max_offset=9).records) == [(0, 2), (3, 5), (6, 8)]
     assert log.read(7, 1 << 20, max_offset=7).records == b""
     assert log.read(6, 1 << 20, max_offset=7).records == b""
 
@@ -115,12 +117,21 @@ def test_invalid_batches_write_nothing(tmp_path: Path) -> None:
     ("config", "batch", "code"),
     [
         (LogConfig(max_message_bytes=100), simple_batch(1, size=200), ErrorCode.message_too_large),
-        (LogConfig(cleanup_policy=frozenset({"compact"})), simple_batch(2, key=None),
-         ErrorCode.invalid_record),
-        (LogConfig(message_timestamp_after_max_ms=1000), simple_batch(1, ts=T0 + 5000),
-         ErrorCode.invalid_timestamp),
-        (LogConfig(message_timestamp_before_max_ms=1000), simple_batch(1, ts=T0 - 5000),
-         ErrorCode.invalid_timestamp),
+        (
+            LogConfig(cleanup_policy=frozenset({"compact"})),
+            simple_batch(2, key=None),
+            ErrorCode.invalid_record,
+        ),
+        (
+            LogConfig(message_timestamp_after_max_ms=1000),
+            simple_batch(1, ts=T0 + 5000),
+            ErrorCode.invalid_timestamp,
+        ),
+        (
+            LogConfig(message_timestamp_before_max_ms=1000),
+            simple_batch(1, ts=T0 - 5000),
+            ErrorCode.invalid_timestamp,
+        ),
         (LogConfig(), b"\x00" * 30, ErrorCode.corrupt_message),
         (LogConfig(), b"", ErrorCode.invalid_record),
     ],
@@ -154,8 +165,13 @@ def test_log_append_time(tmp_path: Path) -> None:
 def test_compression_conversion(tmp_path: Path, source: int, target: str) -> None:
     codes = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
     log = open_log(tmp_path, LogConfig(compression_type=target))
-    batch = client_batch([(b"k%d" % i, b"value-%d" % i * 20, T0 + i) for i in range(5)],
-                         codec=source, producer_id=9, producer_epoch=0, base_sequence=0)
+    batch = client_batch(
+        [(b"k%d" % i, b"value-%d" % i * 20, T0 + i) for i in range(5)],
+        codec=source,
+        producer_id=9,
+        producer_epoch=0,
+        base_sequence=0,
+    )
     log.append_as_leader(simple_batch(1), leader_epoch=0, now_ms=T0)
     log.append_as_leader(batch, leader_epoch=2, now_ms=T0)
     data = log.read(1, 1 << 20).records
@@ -165,7 +181,8 @@ def test_compression_conversion(tmp_path: Path, source: int, target: str) -> Non
     assert (h.producer_id, h.base_sequence) == (9, 0)
     decoded = decode_with_kafka_python(data)
     assert [(o, k, v) for o, k, v, _ in decoded] == [
-        (1 + i, b"k%d" % i, b"value-%d" % i * 20) for i in range(5)]
+        (1 + i, b"k%d" % i, b"value-%d" % i * 20) for i in range(5)
+    ]
 
 
 def test_offset_for_timestamp_and_max_timestamp(tmp_path: Path) -> None:
@@ -183,8 +200,11 @@ def test_offset_for_timestamp_and_max_timestamp(tmp_path: Path) -> None:
 
 def test_max_timestamp_out_of_order(tmp_path: Path) -> None:
     log = open_log(tmp_path)
-    log.append_as_leader(client_batch([(b"k", b"v", T0 + 5), (b"k", b"v", T0 + 50),
-                                       (b"k", b"v", T0 + 7)]), leader_epoch=0, now_ms=T0)
+    log.append_as_leader(
+        client_batch([(b"k", b"v", T0 + 5), (b"k", b"v", T0 + 50), (b"k", b"v", T0 + 7)]),
+        leader_epoch=0,
+        now_ms=T0,
+    )
     log.append_as_leader(simple_batch(2, ts=T0 + 10), leader_epoch=0, now_ms=T0)
     assert log.max_timestamp() == (1, T0 + 50)
     assert log.offset_for_timestamp(T0 + 6) == (1, T0 + 50)
@@ -218,8 +238,11 @@ def test_retention_by_time_and_size(tmp_path: Path) -> None:
     assert freed > 0 and log.size_bytes == before - freed
     assert log.log_start_offset > 0 and log.log_start_offset == log.segments[0].base_offset
     # every remaining segment but the first is younger than retention
-    log.update_config(LogConfig(segment_bytes=1024, index_interval_bytes=128,
-                                retention_ms=-1, retention_bytes=1500))
+    log.update_config(
+        LogConfig(
+            segment_bytes=1024, index_interval_bytes=128, retention_ms=-1, retention_bytes=1500
+        )
+    )
     log.run_retention(T0 + 3000)
     assert log.size_bytes <= 1500 + 1024
     # everything old: the active segment goes too, replaced by an empty one at LEO
@@ -286,8 +309,9 @@ def test_client_log_append_time_bit(tmp_path: Path) -> None:
     batch = _with_log_append_time_bit(simple_batch(1))
     create_time = PartitionLog.open(tmp_path / "a-0", LogConfig(), now_ms=T0)
     assert create_time.append_as_leader(batch, leader_epoch=0, now_ms=T0).base_offset == 0
-    log_append = PartitionLog.open(tmp_path / "b-0",
-                                   LogConfig(message_timestamp_type="LogAppendTime"), now_ms=T0)
+    log_append = PartitionLog.open(
+        tmp_path / "b-0", LogConfig(message_timestamp_type="LogAppendTime"), now_ms=T0
+    )
     with pytest.raises(StorageError) as info:
         log_append.append_as_leader(batch, leader_epoch=0, now_ms=T0)
     assert info.value.error_code == ErrorCode.invalid_timestamp
@@ -304,8 +328,9 @@ def test_client_batches_must_start_at_offset_zero(tmp_path: Path) -> None:
     assert info.value.error_code == ErrorCode.invalid_record
 
 
-def test_full_disk_keeps_the_log_consistent(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_disk_keeps_the_log_consistent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os as real_os
 
     from millrace_broker.storage import segment as segment_module
@@ -331,4 +356,6 @@ def test_full_disk_keeps_the_log_consistent(tmp_path: Path,
     assert batch_offsets(log.read(0, 1 << 20).records) == [(0, 1), (2, 4)]
     log.close()
     assert batch_offsets(open_log(tmp_path, LogConfig()).read(0, 1 << 20).records) == [
-        (0, 1), (2, 4)]
+        (0, 1),
+        (2, 4),
+    ]

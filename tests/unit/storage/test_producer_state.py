@@ -20,12 +20,21 @@ def log(tmp_path: Path) -> PartitionLog:
     return PartitionLog.open(tmp_path / "t-0", LogConfig(), now_ms=T0)
 
 
-def send(log: PartitionLog, seq: int, n: int = 2, *, pid: int = 1, epoch: int = 0,
-         transactional: bool = False) -> AppendResult:
+def send(
+    log: PartitionLog,
+    seq: int,
+    n: int = 2,
+    *,
+    pid: int = 1,
+    epoch: int = 0,
+    transactional: bool = False,
+) -> AppendResult:
     return log.append_as_leader(
-        simple_batch(n, producer_id=pid, producer_epoch=epoch, base_sequence=seq,
-                     transactional=transactional),
-        leader_epoch=0, now_ms=T0,
+        simple_batch(
+            n, producer_id=pid, producer_epoch=epoch, base_sequence=seq, transactional=transactional
+        ),
+        leader_epoch=0,
+        now_ms=T0,
     )
 
 
@@ -142,9 +151,16 @@ def control_batch(pid: int, epoch: int, *, commit: bool = True) -> bytes:
 
     key = struct.pack(">hh", 0, 1 if commit else 0)
     value = struct.pack(">hi", 0, 5)
-    return bytes(build_batch([Record(0, T0, key, value)], base_offset=0,
-                             attributes=0x10 | 0x20, producer_id=pid, producer_epoch=epoch,
-                             base_sequence=-1))
+    return bytes(
+        build_batch(
+            [Record(0, T0, key, value)],
+            base_offset=0,
+            attributes=0x10 | 0x20,
+            producer_id=pid,
+            producer_epoch=epoch,
+            base_sequence=-1,
+        )
+    )
 
 
 def test_clients_cannot_write_control_batches(log: PartitionLog) -> None:
@@ -165,8 +181,7 @@ def test_coordinator_marker_ends_transaction(tmp_path: Path) -> None:
     # a fenced coordinator marker (older epoch) is refused
     send(log, 0, epoch=1, transactional=True)
     with pytest.raises(StorageError) as info:
-        log.append_as_leader(control_batch(1, 0), leader_epoch=0, now_ms=T0,
-                             origin="coordinator")
+        log.append_as_leader(control_batch(1, 0), leader_epoch=0, now_ms=T0, origin="coordinator")
     assert info.value.error_code == ErrorCode.invalid_producer_epoch
     # replaying the log after a crash reaches the same state (open transaction at 6)
     for segment in log.segments:

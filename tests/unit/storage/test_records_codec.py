@@ -37,13 +37,15 @@ def test_decode_librdkafka_raw_snappy() -> None:
 @pytest.mark.parametrize("codec", CODECS)
 def test_built_batches_are_readable_by_kafka_python(codec: int) -> None:
     records = [Record(i, T0 + i, b"k%d" % i, b"x" * (i * 10), ((b"h", None),)) for i in range(8)]
-    raw = build_batch(records, base_offset=100, attributes=codec, producer_id=3,
-                      producer_epoch=1, base_sequence=5)
+    raw = build_batch(
+        records, base_offset=100, attributes=codec, producer_id=3, producer_epoch=1, base_sequence=5
+    )
     header = read_header(raw, 0)
     validate_batch(raw, 0, header)
     assert (header.base_offset, header.last_offset, header.record_count) == (100, 107, 8)
     assert decode_with_kafka_python(raw) == [
-        (100 + i, b"k%d" % i, b"x" * (i * 10), T0 + i) for i in range(8)]
+        (100 + i, b"k%d" % i, b"x" * (i * 10), T0 + i) for i in range(8)
+    ]
 
 
 def test_snappy_output_is_xerial_framed_with_blocks() -> None:
@@ -77,13 +79,26 @@ def test_codec_names() -> None:
 
 @pytest.mark.parametrize("codec", CODECS)
 def test_recompress_keeps_everything_but_codec(codec: int) -> None:
-    raw = client_batch([(b"k%d" % i, b"v%d" % i, T0 + i) for i in range(5)], codec=1,
-                       producer_id=8, producer_epoch=2, base_sequence=40)
+    raw = client_batch(
+        [(b"k%d" % i, b"v%d" % i, T0 + i) for i in range(5)],
+        codec=1,
+        producer_id=8,
+        producer_epoch=2,
+        base_sequence=40,
+    )
     out = recompress_batch(raw, codec)
     a, b = read_header(raw, 0), read_header(out, 0)
     assert b.compression == codec
-    for field in ("base_offset", "last_offset_delta", "base_timestamp", "max_timestamp",
-                  "producer_id", "producer_epoch", "base_sequence", "record_count"):
+    for field in (
+        "base_offset",
+        "last_offset_delta",
+        "base_timestamp",
+        "max_timestamp",
+        "producer_id",
+        "producer_epoch",
+        "base_sequence",
+        "record_count",
+    ):
         assert getattr(a, field) == getattr(b, field)
     assert decode_with_kafka_python(out) == decode_with_kafka_python(raw)
 
@@ -94,8 +109,10 @@ records_strategy = st.lists(
         st.one_of(st.none(), st.binary(max_size=40)),
         st.one_of(st.none(), st.binary(max_size=300)),
         st.integers(-10_000, 10_000),
-        st.lists(st.tuples(st.binary(max_size=10), st.one_of(st.none(), st.binary(max_size=10))),
-                 max_size=3),
+        st.lists(
+            st.tuples(st.binary(max_size=10), st.one_of(st.none(), st.binary(max_size=10))),
+            max_size=3,
+        ),
     ),
     min_size=1,
     max_size=30,

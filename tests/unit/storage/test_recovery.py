@@ -48,7 +48,8 @@ def write(log: PartitionLog, n: int, *, pid: int = 1, start_seq: int = 0) -> Non
     for i in range(n):
         log.append_as_leader(
             simple_batch(2, producer_id=pid, producer_epoch=0, base_sequence=start_seq + 2 * i),
-            leader_epoch=0, now_ms=T0,
+            leader_epoch=0,
+            now_ms=T0,
         )
 
 
@@ -63,8 +64,11 @@ def test_crash_without_damage_keeps_everything(tmp_path: Path) -> None:
     # producer state was rebuilt by replaying headers: the next batch is in sequence,
     # and a retry of the last one is a duplicate with its original offsets.
     assert log.producer_state(1) is not None and log.producer_state(1).last_seq == 99  # type: ignore[union-attr]
-    dup = log.append_as_leader(simple_batch(2, producer_id=1, producer_epoch=0, base_sequence=98),
-                               leader_epoch=0, now_ms=T0)
+    dup = log.append_as_leader(
+        simple_batch(2, producer_id=1, producer_epoch=0, base_sequence=98),
+        leader_epoch=0,
+        now_ms=T0,
+    )
     assert dup.duplicate and (dup.base_offset, dup.last_offset) == (98, 99)
     write(log, 1, start_seq=100)
     assert log.log_end_offset == 102
@@ -213,7 +217,8 @@ def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path, rounds: int) -> None
     for _ in range(rounds):
         proc = subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(d), str(Path(__file__).parent)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout is not None
         deadline = time.monotonic() + 0.5

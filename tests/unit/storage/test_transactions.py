@@ -16,13 +16,20 @@ from millrace_broker.storage.txn_index import ABORTED_TXNS_FILE
 def marker(pid: int, epoch: int, *, commit: bool) -> bytes:
     key = struct.pack(">hh", 0, 1 if commit else 0)
     value = struct.pack(">hi", 0, 3)
-    return bytes(build_batch([Record(0, T0, key, value)], base_offset=0, attributes=0x30,
-                             producer_id=pid, producer_epoch=epoch, base_sequence=-1))
+    return bytes(
+        build_batch(
+            [Record(0, T0, key, value)],
+            base_offset=0,
+            attributes=0x30,
+            producer_id=pid,
+            producer_epoch=epoch,
+            base_sequence=-1,
+        )
+    )
 
 
 def txn_data(pid: int, seq: int, n: int = 2) -> bytes:
-    return simple_batch(n, producer_id=pid, producer_epoch=0, base_sequence=seq,
-                        transactional=True)
+    return simple_batch(n, producer_id=pid, producer_epoch=0, base_sequence=seq, transactional=True)
 
 
 def open_log(d: Path) -> PartitionLog:
@@ -35,17 +42,17 @@ def coordinator(log: PartitionLog, batch: bytes) -> int:
 
 def test_abort_is_indexed_and_commit_is_not(tmp_path: Path) -> None:
     log = open_log(tmp_path / "t-0")
-    log.append_as_leader(simple_batch(1), leader_epoch=0, now_ms=T0)   # 0
-    log.append_as_leader(txn_data(7, 0), leader_epoch=0, now_ms=T0)    # 1-2 (pid 7)
-    log.append_as_leader(txn_data(8, 0), leader_epoch=0, now_ms=T0)    # 3-4 (pid 8)
+    log.append_as_leader(simple_batch(1), leader_epoch=0, now_ms=T0)  # 0
+    log.append_as_leader(txn_data(7, 0), leader_epoch=0, now_ms=T0)  # 1-2 (pid 7)
+    log.append_as_leader(txn_data(8, 0), leader_epoch=0, now_ms=T0)  # 3-4 (pid 8)
     assert log.last_stable_offset(5) == 1
-    assert coordinator(log, marker(7, 0, commit=False)) == 5           # abort pid 7
-    assert log.last_stable_offset(6) == 3                              # pid 8 still open
-    assert coordinator(log, marker(8, 0, commit=True)) == 6            # commit pid 8
+    assert coordinator(log, marker(7, 0, commit=False)) == 5  # abort pid 7
+    assert log.last_stable_offset(6) == 3  # pid 8 still open
+    assert coordinator(log, marker(8, 0, commit=True)) == 6  # commit pid 8
     assert log.last_stable_offset(7) == 7
     assert log.aborted_transactions(0, 7) == [(7, 1)]
-    assert log.aborted_transactions(6, 7) == []       # marker below the fetch offset
-    assert log.aborted_transactions(0, 1) == []       # transaction starts at the bound
+    assert log.aborted_transactions(6, 7) == []  # marker below the fetch offset
+    assert log.aborted_transactions(0, 1) == []  # transaction starts at the bound
     (entry,) = log.aborted.entries
     assert (entry.first_offset, entry.last_offset, entry.last_stable_offset) == (1, 5, 3)
 
@@ -93,6 +100,5 @@ def test_follower_indexes_aborts_replicated_with_their_data(tmp_path: Path) -> N
     offset = 0
     while offset < leader.log_end_offset:
         offset = follower.append_as_follower(leader.read(offset, 1 << 20).records, now_ms=T0)
-    assert follower.aborted_transactions(0, 100) == leader.aborted_transactions(0, 100) == [
-        (7, 0)]
+    assert follower.aborted_transactions(0, 100) == leader.aborted_transactions(0, 100) == [(7, 0)]
     assert follower.last_stable_offset(100) == 100

@@ -99,10 +99,10 @@ def resign(node: RaftNode, now_ms: int, out: list[Outbound]) -> None:
     membership.fail_pending_change(node, st, out)
     others = [v for v in node.voters.ids if v != node.key.id]
     # prefer the most caught-up voters as successors
-    ranked = sorted(others, key=lambda v: -(st.replicas[v].end_offset
-                                            if v in st.replicas else -1))
-    node.state = Resigned(st.epoch, node.election_deadline(now_ms), tuple(ranked),
-                          unacked=set(others))
+    ranked = sorted(others, key=lambda v: -(st.replicas[v].end_offset if v in st.replicas else -1))
+    node.state = Resigned(
+        st.epoch, node.election_deadline(now_ms), tuple(ranked), unacked=set(others)
+    )
     send_end_epoch(node, node.state, now_ms, out)
 
 
@@ -117,14 +117,18 @@ def check_election(node: RaftNode, now_ms: int, out: list[Outbound]) -> None:
             become_candidate(node, now_ms, out)
         else:
             become_leader(node, now_ms, out)
-    elif (isinstance(st, Prospective) and st.leader_id is not None
-          and len(st.rejected & voters.ids) >= voters.majority()):
+    elif (
+        isinstance(st, Prospective)
+        and st.leader_id is not None
+        and len(st.rejected & voters.ids) >= voters.majority()
+    ):
         # a majority still follows the leader: go back to it (KIP-996)
         node.become_follower(st.epoch, st.leader_id, now_ms, out)
 
 
-def send_votes(node: RaftNode, st: Prospective | Candidate, now_ms: int,
-               out: list[Outbound]) -> None:
+def send_votes(
+    node: RaftNode, st: Prospective | Candidate, now_ms: int, out: list[Outbound]
+) -> None:
     pre_vote = isinstance(st, Prospective)
     last = node.log.end_offset_and_epoch()
     for voter in node.voters:
@@ -137,8 +141,14 @@ def send_votes(node: RaftNode, st: Prospective | Candidate, now_ms: int,
         corr = node.next_correlation_id()
         st.pending[vid] = Pending(corr, now_ms)
         epoch = st.epoch + 1 if pre_vote else st.epoch
-        out.append(Outbound(vid, VoteRequest(corr, node.config.cluster_id, node.key,
-                                             voter.key, epoch, last, pre_vote)))
+        out.append(
+            Outbound(
+                vid,
+                VoteRequest(
+                    corr, node.config.cluster_id, node.key, voter.key, epoch, last, pre_vote
+                ),
+            )
+        )
 
 
 def log_up_to_date(node: RaftNode, last: OffsetAndEpoch) -> bool:
@@ -146,11 +156,18 @@ def log_up_to_date(node: RaftNode, last: OffsetAndEpoch) -> bool:
     return (last.epoch, last.offset) >= (mine.epoch, mine.offset)
 
 
-def handle_vote_request(node: RaftNode, src: int, req: VoteRequest, now_ms: int,
-                        out: list[Outbound]) -> None:
+def handle_vote_request(
+    node: RaftNode, src: int, req: VoteRequest, now_ms: int, out: list[Outbound]
+) -> None:
     def reply(granted: bool, error: ErrorCode = ErrorCode.NONE) -> None:
-        out.append(Outbound(src, VoteResponse(req.correlation_id, error, node.epoch,
-                                              node.leader_id, granted, req.pre_vote)))
+        out.append(
+            Outbound(
+                src,
+                VoteResponse(
+                    req.correlation_id, error, node.epoch, node.leader_id, granted, req.pre_vote
+                ),
+            )
+        )
 
     if req.cluster_id != node.config.cluster_id:
         return reply(False, ErrorCode.INCONSISTENT_CLUSTER_ID)
@@ -163,15 +180,15 @@ def handle_vote_request(node: RaftNode, src: int, req: VoteRequest, now_ms: int,
     if req.pre_vote:
         # never change state for a pre-vote; refuse while a leader is alive
         alive = isinstance(st, Leader) or (
-            isinstance(st, Follower) and st.has_fetched and not st.leader_resigned)
+            isinstance(st, Follower) and st.has_fetched and not st.leader_resigned
+        )
         return reply(up_to_date and not alive)
     if req.candidate_epoch > node.epoch:
         node.become_unattached(req.candidate_epoch, None, now_ms, out)
         st = node.state
     voted = st.voted_key if isinstance(st, Unattached | Prospective) else None
     can_vote = (
-        (isinstance(st, Unattached)
-         or (isinstance(st, Prospective) and st.leader_id is None))
+        (isinstance(st, Unattached) or (isinstance(st, Prospective) and st.leader_id is None))
         and (voted is None or voted.matches(req.candidate))
         and up_to_date
     )
@@ -180,8 +197,9 @@ def handle_vote_request(node: RaftNode, src: int, req: VoteRequest, now_ms: int,
     reply(can_vote)
 
 
-def handle_vote_response(node: RaftNode, src: int, resp: VoteResponse, now_ms: int,
-                         out: list[Outbound]) -> None:
+def handle_vote_response(
+    node: RaftNode, src: int, resp: VoteResponse, now_ms: int, out: list[Outbound]
+) -> None:
     st = node.state
     if not isinstance(st, Prospective | Candidate):
         node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
@@ -217,8 +235,14 @@ def send_begin_epoch(node: RaftNode, st: Leader, now_ms: int, out: list[Outbound
             continue
         corr = node.next_correlation_id()
         st.begin_epoch_pending[vid] = Pending(corr, now_ms)
-        out.append(Outbound(vid, BeginQuorumEpochRequest(
-            corr, node.config.cluster_id, node.key.id, st.epoch, voter.key)))
+        out.append(
+            Outbound(
+                vid,
+                BeginQuorumEpochRequest(
+                    corr, node.config.cluster_id, node.key.id, st.epoch, voter.key
+                ),
+            )
+        )
     st.unacked_voters &= node.voters.ids
 
 
@@ -229,12 +253,19 @@ def send_end_epoch(node: RaftNode, st: Resigned, now_ms: int, out: list[Outbound
             continue
         corr = node.next_correlation_id()
         st.pending[vid] = Pending(corr, now_ms)
-        out.append(Outbound(vid, EndQuorumEpochRequest(
-            corr, node.config.cluster_id, node.key.id, st.epoch, st.preferred_successors)))
+        out.append(
+            Outbound(
+                vid,
+                EndQuorumEpochRequest(
+                    corr, node.config.cluster_id, node.key.id, st.epoch, st.preferred_successors
+                ),
+            )
+        )
 
 
-def handle_begin_epoch(node: RaftNode, src: int, req: BeginQuorumEpochRequest, now_ms: int,
-                       out: list[Outbound]) -> None:
+def handle_begin_epoch(
+    node: RaftNode, src: int, req: BeginQuorumEpochRequest, now_ms: int, out: list[Outbound]
+) -> None:
     if req.cluster_id != node.config.cluster_id:
         error = ErrorCode.INCONSISTENT_CLUSTER_ID
     elif not req.voter.matches(node.key):
@@ -244,15 +275,22 @@ def handle_begin_epoch(node: RaftNode, src: int, req: BeginQuorumEpochRequest, n
     else:
         error = ErrorCode.NONE
         st = node.state
-        if not (isinstance(st, Follower) and st.epoch == req.leader_epoch
-                and st.leader_id == req.leader_id):
+        if not (
+            isinstance(st, Follower)
+            and st.epoch == req.leader_epoch
+            and st.leader_id == req.leader_id
+        ):
             node.become_follower(req.leader_epoch, req.leader_id, now_ms, out)
-    out.append(Outbound(src, BeginQuorumEpochResponse(req.correlation_id, error,
-                                                      node.epoch, node.leader_id)))
+    out.append(
+        Outbound(
+            src, BeginQuorumEpochResponse(req.correlation_id, error, node.epoch, node.leader_id)
+        )
+    )
 
 
-def handle_end_epoch(node: RaftNode, src: int, req: EndQuorumEpochRequest, now_ms: int,
-                     out: list[Outbound]) -> None:
+def handle_end_epoch(
+    node: RaftNode, src: int, req: EndQuorumEpochRequest, now_ms: int, out: list[Outbound]
+) -> None:
     if req.leader_epoch >= node.epoch and req.cluster_id == node.config.cluster_id:
         if req.leader_epoch > node.epoch:
             node.become_unattached(req.leader_epoch, None, now_ms, out)
@@ -263,7 +301,12 @@ def handle_end_epoch(node: RaftNode, src: int, req: EndQuorumEpochRequest, now_m
             rank = succ.index(node.key.id) if node.key.id in succ else len(succ)
             backoff = node.config.retry_backoff_ms * (2 ** min(rank, 6))
             st.leader_resigned = True
-            st.fetch_deadline = min(st.fetch_deadline,
-                                    now_ms + backoff + node.rng.randrange(backoff))
-    out.append(Outbound(src, EndQuorumEpochResponse(req.correlation_id, ErrorCode.NONE,
-                                                    node.epoch, node.leader_id)))
+            st.fetch_deadline = min(
+                st.fetch_deadline, now_ms + backoff + node.rng.randrange(backoff)
+            )
+    out.append(
+        Outbound(
+            src,
+            EndQuorumEpochResponse(req.correlation_id, ErrorCode.NONE, node.epoch, node.leader_id),
+        )
+    )

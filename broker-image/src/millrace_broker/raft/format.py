@@ -89,8 +89,10 @@ def parse_initial_controllers(spec: str, *, listener: str = "CONTROLLER") -> Vot
         if not at or not colon or not node.isdigit() or ":" not in host_port:
             raise FormatError(f"bad controller {item!r}: expected id@host:port:directoryId")
         if not is_valid_uuid_text(directory_id):
-            raise FormatError(f"bad directory id {directory_id!r} for controller {node}: "
-                              "use a Uuid from `kafka-storage random-uuid`")
+            raise FormatError(
+                f"bad directory id {directory_id!r} for controller {node}: "
+                "use a Uuid from `kafka-storage random-uuid`"
+            )
         if any(v.key.id == int(node) for v in voters):
             raise FormatError(f"controller {node} is listed twice in --initial-controllers")
         voters.append(Voter(ReplicaKey(int(node), directory_id), ((listener, host_port),)))
@@ -100,8 +102,14 @@ def parse_initial_controllers(spec: str, *, listener: str = "CONTROLLER") -> Vot
 
 
 def meta_properties(*, cluster_id: str, node_id: int, directory_id: str) -> bytes:
-    lines = ["#", "#Written by millrace storage format", f"cluster.id={cluster_id}",
-             f"directory.id={directory_id}", f"node.id={node_id}", "version=1"]
+    lines = [
+        "#",
+        "#Written by millrace storage format",
+        f"cluster.id={cluster_id}",
+        f"directory.id={directory_id}",
+        f"node.id={node_id}",
+        "version=1",
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -121,36 +129,51 @@ class FormatPlan:
     voters: VoterSet | None
 
 
-def plan_format(*, cluster_id: str, node_id: int, mode: FormatMode,
-                directory_id: str, is_controller: bool,
-                listener: str = "CONTROLLER") -> FormatPlan:
+def plan_format(
+    *,
+    cluster_id: str,
+    node_id: int,
+    mode: FormatMode,
+    directory_id: str,
+    is_controller: bool,
+    listener: str = "CONTROLLER",
+) -> FormatPlan:
     """Decide the files a format writes into one metadata log directory."""
     if not is_valid_uuid_text(cluster_id):
-        raise FormatError(f"cluster id {cluster_id!r} is not a Kafka Uuid; generate one "
-                          "with `kafka-storage random-uuid`")
+        raise FormatError(
+            f"cluster id {cluster_id!r} is not a Kafka Uuid; generate one "
+            "with `kafka-storage random-uuid`"
+        )
     if node_id < 0:
         raise FormatError(f"node.id must be non-negative, got {node_id}")
     voters: VoterSet | None = None
     if isinstance(mode, Standalone | InitialControllers) and not is_controller:
-        raise FormatError("--standalone and --initial-controllers apply to controllers only; "
-                          "format brokers with --no-initial-controllers")
+        raise FormatError(
+            "--standalone and --initial-controllers apply to controllers only; "
+            "format brokers with --no-initial-controllers"
+        )
     if isinstance(mode, Standalone):
-        voters = VoterSet.of([Voter(ReplicaKey(node_id, directory_id),
-                                    ((listener, mode.endpoint),))])
+        voters = VoterSet.of(
+            [Voter(ReplicaKey(node_id, directory_id), ((listener, mode.endpoint),))]
+        )
     elif isinstance(mode, InitialControllers):
         mine = mode.voters.get(node_id)
         if mine is None:
-            raise FormatError(f"node {node_id} is not in --initial-controllers; add it, or "
-                              "format it with --no-initial-controllers and add it later")
+            raise FormatError(
+                f"node {node_id} is not in --initial-controllers; add it, or "
+                "format it with --no-initial-controllers and add it later"
+            )
         directory_id = mine.key.directory_id
         voters = mode.voters
     if not is_valid_uuid_text(directory_id):
         raise FormatError(f"directory id {directory_id!r} is not a Kafka Uuid")
-    files = {META_PROPERTIES: meta_properties(cluster_id=cluster_id, node_id=node_id,
-                                              directory_id=directory_id)}
+    files = {
+        META_PROPERTIES: meta_properties(
+            cluster_id=cluster_id, node_id=node_id, directory_id=directory_id
+        )
+    }
     if voters is not None:
-        files[BOOTSTRAP_CHECKPOINT] = encode_snapshot(
-            Snapshot(OffsetAndEpoch(0, 0), voters, b""))
+        files[BOOTSTRAP_CHECKPOINT] = encode_snapshot(Snapshot(OffsetAndEpoch(0, 0), voters, b""))
     return FormatPlan(directory_id, files, voters)
 
 
@@ -162,8 +185,10 @@ def write_format(log_dir: Path, plan: FormatPlan, *, ignore_formatted: bool = Fa
     if (log_dir / META_PROPERTIES).exists():
         if ignore_formatted:
             return False
-        raise FormatError(f"{log_dir} is already formatted; use --ignore-formatted to skip "
-                          "it, or empty the directory to reformat (this destroys its data)")
+        raise FormatError(
+            f"{log_dir} is already formatted; use --ignore-formatted to skip "
+            "it, or empty the directory to reformat (this destroys its data)"
+        )
     # meta.properties last: a crash mid-format leaves a directory that is not formatted
     for rel in sorted(plan.files, key=lambda r: r == META_PROPERTIES):
         contents = plan.files[rel]

@@ -46,8 +46,15 @@ if TYPE_CHECKING:
 
 # ---------------------------------------------------------------- fetcher side
 def _fetch_request(node: RaftNode, epoch: int, corr: int) -> FetchRequest:
-    return FetchRequest(corr, node.config.cluster_id, node.key, epoch, node.log.end_offset,
-                        node.log.last_epoch, node.config.fetch_max_records)
+    return FetchRequest(
+        corr,
+        node.config.cluster_id,
+        node.key,
+        epoch,
+        node.log.end_offset,
+        node.log.last_epoch,
+        node.config.fetch_max_records,
+    )
 
 
 def maybe_send_fetch(node: RaftNode, st: Follower, now_ms: int, out: list[Outbound]) -> None:
@@ -58,9 +65,20 @@ def maybe_send_fetch(node: RaftNode, st: Follower, now_ms: int, out: list[Outbou
     corr = node.next_correlation_id()
     st.inflight = Pending(corr, now_ms)
     if st.download is not None:
-        out.append(Outbound(st.leader_id, FetchSnapshotRequest(
-            corr, node.config.cluster_id, node.key, st.epoch, st.download.snapshot_id,
-            st.download.position, node.config.snapshot_chunk_bytes)))
+        out.append(
+            Outbound(
+                st.leader_id,
+                FetchSnapshotRequest(
+                    corr,
+                    node.config.cluster_id,
+                    node.key,
+                    st.epoch,
+                    st.download.snapshot_id,
+                    st.download.position,
+                    node.config.snapshot_chunk_bytes,
+                ),
+            )
+        )
     else:
         out.append(Outbound(st.leader_id, _fetch_request(node, st.epoch, corr)))
 
@@ -80,8 +98,9 @@ def send_discovery_fetch(node: RaftNode, now_ms: int, out: list[Outbound]) -> No
     out.append(Outbound(target, _fetch_request(node, st.epoch, corr)))
 
 
-def handle_fetch_response(node: RaftNode, src: int, resp: FetchResponse, now_ms: int,
-                          out: list[Outbound]) -> None:
+def handle_fetch_response(
+    node: RaftNode, src: int, resp: FetchResponse, now_ms: int, out: list[Outbound]
+) -> None:
     st = node.state
     if isinstance(st, Unattached):
         if st.discovery is not None and st.discovery.correlation_id == resp.correlation_id:
@@ -89,8 +108,12 @@ def handle_fetch_response(node: RaftNode, src: int, resp: FetchResponse, now_ms:
             st.discovery = Pending(-1, now_ms)
             node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
         return
-    if (not isinstance(st, Follower) or src != st.leader_id or st.inflight is None
-            or st.inflight.correlation_id != resp.correlation_id):
+    if (
+        not isinstance(st, Follower)
+        or src != st.leader_id
+        or st.inflight is None
+        or st.inflight.correlation_id != resp.correlation_id
+    ):
         if resp.leader_epoch > node.epoch:
             node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
         return
@@ -126,11 +149,17 @@ def handle_fetch_response(node: RaftNode, src: int, resp: FetchResponse, now_ms:
     maybe_send_fetch(node, st, now_ms, out)
 
 
-def handle_fetch_snapshot_response(node: RaftNode, src: int, resp: FetchSnapshotResponse,
-                                   now_ms: int, out: list[Outbound]) -> None:
+def handle_fetch_snapshot_response(
+    node: RaftNode, src: int, resp: FetchSnapshotResponse, now_ms: int, out: list[Outbound]
+) -> None:
     st = node.state
-    if (not isinstance(st, Follower) or src != st.leader_id or st.inflight is None
-            or st.inflight.correlation_id != resp.correlation_id or st.download is None):
+    if (
+        not isinstance(st, Follower)
+        or src != st.leader_id
+        or st.inflight is None
+        or st.inflight.correlation_id != resp.correlation_id
+        or st.download is None
+    ):
         if resp.leader_epoch > node.epoch:
             node.observe_epoch(resp.leader_epoch, resp.leader_id, now_ms, out)
         return
@@ -183,14 +212,25 @@ def _refuse(node: RaftNode, req: FetchRequest | FetchSnapshotRequest) -> ErrorCo
     return None
 
 
-def handle_fetch_request(node: RaftNode, src: int, req: FetchRequest, now_ms: int,
-                         out: list[Outbound]) -> None:
+def handle_fetch_request(
+    node: RaftNode, src: int, req: FetchRequest, now_ms: int, out: list[Outbound]
+) -> None:
     error = _refuse(node, req)
     st = node.state
     if error is not None or not isinstance(st, Leader):
-        out.append(Outbound(src, FetchResponse(
-            req.correlation_id, error or ErrorCode.NOT_LEADER_OR_FOLLOWER, node.epoch,
-            node.leader_id, -1, node.log.start_offset)))
+        out.append(
+            Outbound(
+                src,
+                FetchResponse(
+                    req.correlation_id,
+                    error or ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                    node.epoch,
+                    node.leader_id,
+                    -1,
+                    node.log.start_offset,
+                ),
+            )
+        )
         return
     log = node.log
     st.record_voter_fetch(req.replica, node.voters, now_ms)
@@ -208,17 +248,43 @@ def handle_fetch_request(node: RaftNode, src: int, req: FetchRequest, now_ms: in
         st.progress(req.replica).record_fetch(req.fetch_offset, log.end_offset, now_ms)
         update_leader_high_watermark(node, st)
         records = tuple(log.read(req.fetch_offset, req.max_records))
-    out.append(Outbound(src, FetchResponse(
-        req.correlation_id, ErrorCode.NONE, st.epoch, node.key.id, node.high_watermark,
-        log.start_offset, records, diverging, snapshot_id)))
+    out.append(
+        Outbound(
+            src,
+            FetchResponse(
+                req.correlation_id,
+                ErrorCode.NONE,
+                st.epoch,
+                node.key.id,
+                node.high_watermark,
+                log.start_offset,
+                records,
+                diverging,
+                snapshot_id,
+            ),
+        )
+    )
 
 
-def handle_fetch_snapshot_request(node: RaftNode, src: int, req: FetchSnapshotRequest,
-                                  now_ms: int, out: list[Outbound]) -> None:
+def handle_fetch_snapshot_request(
+    node: RaftNode, src: int, req: FetchSnapshotRequest, now_ms: int, out: list[Outbound]
+) -> None:
     def reply(error: ErrorCode, size: int = -1, chunk: bytes = b"") -> None:
-        out.append(Outbound(src, FetchSnapshotResponse(
-            req.correlation_id, error, node.epoch, node.leader_id, req.snapshot_id, size,
-            req.position, chunk)))
+        out.append(
+            Outbound(
+                src,
+                FetchSnapshotResponse(
+                    req.correlation_id,
+                    error,
+                    node.epoch,
+                    node.leader_id,
+                    req.snapshot_id,
+                    size,
+                    req.position,
+                    chunk,
+                ),
+            )
+        )
 
     error = _refuse(node, req)
     st = node.state

@@ -29,8 +29,10 @@ class ReplicaKey:
         """Same replica, treating an unknown directory id on either side as a wildcard."""
         if self.id != other.id:
             return False
-        return not self.directory_id or not other.directory_id or (
-            self.directory_id == other.directory_id
+        return (
+            not self.directory_id
+            or not other.directory_id
+            or (self.directory_id == other.directory_id)
         )
 
 

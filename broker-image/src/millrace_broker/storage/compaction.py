@@ -126,14 +126,14 @@ def compact(
                 write_offset(log.directory / CLEANER_CHECKPOINT_FILE, work.map_end)
                 log.cleaning = None
                 return True
-            _begin_group(log, work, group_segments(remaining, log.config.segment_bytes)[0],
-                         now_ms)
+            _begin_group(log, work, group_segments(remaining, log.config.segment_bytes)[0], now_ms)
         group = [by_base.get(b) for b in work.group]
         if any(s is None for s in group):
             _drop_group(work)  # retention deleted part of it meanwhile: redo later
             continue
-        spent += _clean_some(log, work, [s for s in group if s is not None],
-                             budget_bytes - spent, now_ms=now_ms)
+        spent += _clean_some(
+            log, work, [s for s in group if s is not None], budget_bytes - spent, now_ms=now_ms
+        )
     return True
 
 
@@ -144,8 +144,9 @@ def abandon(log: PartitionLog) -> None:
         log.cleaning = None
 
 
-def _begin_group(log: PartitionLog, work: CleaningPass, group: list[LogSegment],
-                 now_ms: int) -> None:
+def _begin_group(
+    log: PartitionLog, work: CleaningPass, group: list[LogSegment], now_ms: int
+) -> None:
     base = group[0].base_offset
     for suffix in (".cleaned", ".swap"):
         for name in (".log", ".index", ".timeindex"):
@@ -163,8 +164,9 @@ def _drop_group(work: CleaningPass) -> None:
     work.group = []
 
 
-def _clean_some(log: PartitionLog, work: CleaningPass, group: list[LogSegment],
-                budget: int, *, now_ms: int) -> int:
+def _clean_some(
+    log: PartitionLog, work: CleaningPass, group: list[LogSegment], budget: int, *, now_ms: int
+) -> int:
     """Filter batches of the current group into its cleaned segment; swap when done."""
     cleaned = work.cleaned
     assert cleaned is not None
@@ -173,8 +175,9 @@ def _clean_some(log: PartitionLog, work: CleaningPass, group: list[LogSegment],
     spent = 0
     for pos, header, body in segment.iter_batch_bytes(work.position):
         is_group_end = is_last_segment and pos + header.total_size == segment.size
-        out = filter_batch(log, header, body, work.offset_map, now_ms=now_ms,
-                           keep_empty=is_group_end)
+        out = filter_batch(
+            log, header, body, work.offset_map, now_ms=now_ms, keep_empty=is_group_end
+        )
         if out is not None:
             cleaned.append(out, [read_header(out, 0)])
         spent += header.total_size
@@ -277,8 +280,10 @@ def group_segments(segments: list[LogSegment], max_bytes: int) -> list[list[LogS
     current: list[LogSegment] = []
     size = 0
     for segment in segments:
-        if current and (size + segment.size > max_bytes
-                        or segment.next_offset - current[0].base_offset > (1 << 31) - 1):
+        if current and (
+            size + segment.size > max_bytes
+            or segment.next_offset - current[0].base_offset > (1 << 31) - 1
+        ):
             groups.append(current)
             current, size = [], 0
         current.append(segment)
@@ -324,8 +329,11 @@ def filter_batch(
         if not (keep_empty or _producer_needs(log, header)):
             return None
         return build_batch(
-            [], base_offset=base, attributes=header.attributes,
-            producer_id=header.producer_id, producer_epoch=header.producer_epoch,
+            [],
+            base_offset=base,
+            attributes=header.attributes,
+            producer_id=header.producer_id,
+            producer_epoch=header.producer_epoch,
             base_sequence=header.base_sequence,
             partition_leader_epoch=header.partition_leader_epoch,
             last_offset_delta=header.last_offset_delta,

@@ -48,8 +48,9 @@ class LoadedSegments:
     recovered_bytes_truncated: int
 
 
-def new_segment(directory: Path, base_offset: int, config: LogConfig, now_ms: int,
-                suffix: str = "") -> LogSegment:
+def new_segment(
+    directory: Path, base_offset: int, config: LogConfig, now_ms: int, suffix: str = ""
+) -> LogSegment:
     return LogSegment(
         directory,
         base_offset,
@@ -115,13 +116,13 @@ def load_segments(directory: Path, config: LogConfig, *, now_ms: int) -> LoadedS
                 if truncated:
                     # Flushed data found corrupt (bit rot): keep what follows; a gap in
                     # offsets is readable, deleting later segments would lose more.
-                    log.error("truncated %d corrupt bytes from %s", truncated,
-                              segment.log_path)
+                    log.error("truncated %d corrupt bytes from %s", truncated, segment.log_path)
         else:
             truncated = segment.recover()
             if truncated:
-                log.warning("truncated %d bytes of invalid data from %s", truncated,
-                            segment.log_path)
+                log.warning(
+                    "truncated %d bytes of invalid data from %s", truncated, segment.log_path
+                )
             truncated_total += truncated
             cut = truncated > 0
         if segments and segment.size == 0 and i != len(bases) - 1:

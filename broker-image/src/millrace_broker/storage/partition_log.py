@@ -135,8 +135,11 @@ class PartitionLog:
         self.aborted.load(log_start=log_start, log_end=end)
         self.epochs = LeaderEpochCache.load(directory) or LeaderEpochCache.rebuild(
             directory,
-            ((h.partition_leader_epoch, h.base_offset) for s in segments
-             for _, h in s.iter_batches()),
+            (
+                (h.partition_leader_epoch, h.base_offset)
+                for s in segments
+                for _, h in s.iter_batches()
+            ),
         )
         self.epochs.truncate_from_end(end)
         (directory / CLEAN_SHUTDOWN_FILE).unlink(missing_ok=True)
@@ -148,8 +151,13 @@ class PartitionLog:
             self.flush()
             if replayed:
                 producers.take_snapshot()
-            log.info("recovered %s: log end %d, %d bytes truncated, %d batches replayed",
-                     directory, end, loaded.recovered_bytes_truncated, replayed)
+            log.info(
+                "recovered %s: log end %d, %d bytes truncated, %d batches replayed",
+                directory,
+                end,
+                loaded.recovered_bytes_truncated,
+                replayed,
+            )
         return self
 
     # -- state -----------------------------------------------------------------------------
@@ -212,11 +220,13 @@ class PartitionLog:
                 duplicate = self.producers.find_duplicate(header) if client else None
                 if duplicate is not None:
                     return AppendResult(
-                        duplicate.first_offset, duplicate.last_offset, -1,
-                        self.log_start_offset, True,
+                        duplicate.first_offset,
+                        duplicate.last_offset,
+                        -1,
+                        self.log_start_offset,
+                        True,
                     )
-                self.producers.check_and_stage(staged, header, next_offset,
-                                               check_sequence=client)
+                self.producers.check_and_stage(staged, header, next_offset, check_sequence=client)
             bases.append(next_offset)
             next_offset += header.last_offset_delta + 1
 
@@ -226,8 +236,9 @@ class PartitionLog:
             converted = bytearray()
             for pos, header in batches:
                 batch = memoryview(buf)[pos : pos + header.total_size]
-                converted += batch if header.compression == target else (
-                    recompress_batch(batch, target))
+                converted += (
+                    batch if header.compression == target else (recompress_batch(batch, target))
+                )
             buf = converted
             batches = split_batches(buf)
 
@@ -235,8 +246,14 @@ class PartitionLog:
         headers: list[BatchHeader] = []
         for (pos, header), base in zip(batches, bases, strict=True):
             if log_append:
-                patch_batch(buf, pos, base_offset=base, partition_leader_epoch=leader_epoch,
-                            max_timestamp=now_ms, timestamp_type=LOG_APPEND_TIME)
+                patch_batch(
+                    buf,
+                    pos,
+                    base_offset=base,
+                    partition_leader_epoch=leader_epoch,
+                    max_timestamp=now_ms,
+                    timestamp_type=LOG_APPEND_TIME,
+                )
                 header = read_header(buf, pos)
             else:
                 patch_batch(buf, pos, base_offset=base, partition_leader_epoch=leader_epoch)
@@ -245,14 +262,19 @@ class PartitionLog:
             headers.append(header)
         aborts: list[AbortedTxn] = []
         if not client:  # only coordinators write transaction markers
-            aborts = aborted_in(buf, [(p, h, b) for (p, h), b in zip(batches, bases,
-                                                                     strict=True)],
-                                self._open_transactions())
+            aborts = aborted_in(
+                buf,
+                [(p, h, b) for (p, h), b in zip(batches, bases, strict=True)],
+                self._open_transactions(),
+            )
         self._write_with_aborts(buf, headers, now_ms, aborts)
         self.epochs.assign(leader_epoch, bases[0])
         self.producers.apply_staged(staged, next_offset)
         return AppendResult(
-            bases[0], next_offset - 1, now_ms if log_append else -1, self.log_start_offset,
+            bases[0],
+            next_offset - 1,
+            now_ms if log_append else -1,
+            self.log_start_offset,
             False,
         )
 
@@ -282,8 +304,9 @@ class PartitionLog:
             self._replace_empty_active(headers[0].base_offset, now_ms)
         aborts: list[AbortedTxn] = []
         if any(h.is_control or h.is_transactional for h in headers):
-            aborts = aborted_in(records, [(p, h, h.base_offset) for p, h in batches],
-                                self._open_transactions())
+            aborts = aborted_in(
+                records, [(p, h, h.base_offset) for p, h in batches], self._open_transactions()
+            )
         self._write_with_aborts(records, headers, now_ms, aborts)
         for header in headers:
             self.epochs.assign(header.partition_leader_epoch, header.base_offset)
@@ -409,13 +432,17 @@ class PartitionLog:
             return empty
         i = bisect.bisect_right(self._bases, fetch_offset) - 1
         try:
-            for segment in self.segments[max(i, 0):]:
+            for segment in self.segments[max(i, 0) :]:
                 found = segment.find(fetch_offset)
                 if found is None:
                     continue  # the offset fell in a gap at this segment's end
-                data = segment.read_batches(found[0], found[1], max_bytes,
-                                            max_offset=max_offset,
-                                            min_one_batch=min_one_batch)
+                data = segment.read_batches(
+                    found[0],
+                    found[1],
+                    max_bytes,
+                    max_offset=max_offset,
+                    min_one_batch=min_one_batch,
+                )
                 return ReadResult(data, self.log_start_offset, end_offset)
         except OSError as exc:
             raise StorageError(
@@ -448,8 +475,11 @@ class PartitionLog:
 
     def _next_base(self, segment: LogSegment) -> int:
         i = self.segments.index(segment)
-        return self.segments[i + 1].base_offset if i + 1 < len(self.segments) else (
-            self.log_end_offset)
+        return (
+            self.segments[i + 1].base_offset
+            if i + 1 < len(self.segments)
+            else (self.log_end_offset)
+        )
 
     def _set_log_start(self, offset: int) -> None:
         self.log_start_offset = offset
@@ -479,9 +509,13 @@ class PartitionLog:
         if "delete" not in self.config.cleanup_policy:
             return 0
         hw = self.log_end_offset if high_watermark is None else high_watermark
-        victims = retention.deletable_segments(self.segments, self.config, now_ms=now_ms,
-                                               high_watermark=hw,
-                                               log_end_offset=self.log_end_offset)
+        victims = retention.deletable_segments(
+            self.segments,
+            self.config,
+            now_ms=now_ms,
+            high_watermark=hw,
+            log_end_offset=self.log_end_offset,
+        )
         return self._delete_segments(victims, now_ms) if victims else 0
 
     def truncate_to(self, offset: int) -> None:
@@ -508,8 +542,9 @@ class PartitionLog:
         self.epochs.truncate_from_end(self.log_end_offset)
         self.aborted.truncate_from_end(self.log_end_offset)
         self.producers.delete_snapshots_above(self.log_end_offset)
-        rebuild_producer_state(self.producers, self.segments, self.log_end_offset,
-                               self.log_start_offset)
+        rebuild_producer_state(
+            self.producers, self.segments, self.log_end_offset, self.log_start_offset
+        )
         end = self.log_end_offset
         self._synced_end = min(self._synced_end, end)
         if self._recovery_point > end:

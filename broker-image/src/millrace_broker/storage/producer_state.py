@@ -103,7 +103,10 @@ class ProducerEntry:
         last_offset = first_offset + header.last_offset_delta
         self.batches.append(
             BatchMetadata(
-                header.base_sequence, header.last_sequence, first_offset, last_offset,
+                header.base_sequence,
+                header.last_sequence,
+                first_offset,
+                last_offset,
                 header.max_timestamp,
             )
         )
@@ -112,8 +115,9 @@ class ProducerEntry:
             self.current_txn_first_offset = first_offset
 
 
-def _check_sequence(entry: ProducerEntry, current: ProducerEntry | None,
-                    header: BatchHeader) -> None:
+def _check_sequence(
+    entry: ProducerEntry, current: ProducerEntry | None, header: BatchHeader
+) -> None:
     """Kafka's ``ProducerAppendInfo.checkSequence`` (``entry`` includes staged batches)."""
     pid, epoch, first_seq = header.producer_id, header.producer_epoch, header.base_sequence
     if epoch != entry.epoch:
@@ -273,12 +277,17 @@ class ProducerStateManager:
         for e in self.entries.values():
             txn = -1 if e.current_txn_first_offset is None else e.current_txn_first_offset
             body += _ENTRY.pack(
-                e.producer_id, e.epoch, e.coordinator_epoch, e.last_timestamp, txn,
+                e.producer_id,
+                e.epoch,
+                e.coordinator_epoch,
+                e.last_timestamp,
+                txn,
                 len(e.batches),
             )
             for b in e.batches:
-                body += _BATCH.pack(b.first_seq, b.last_seq, b.first_offset, b.last_offset,
-                                    b.timestamp)
+                body += _BATCH.pack(
+                    b.first_seq, b.last_seq, b.first_offset, b.last_offset, b.timestamp
+                )
         data = _MAGIC + struct.pack(">I", crc32c(body)) + body
         path = self._path(self.map_end_offset)
         tmp = path.with_name(path.name + ".tmp")
@@ -327,8 +336,9 @@ class ProducerStateManager:
             for _ in range(nb):
                 batches.append(BatchMetadata(*_BATCH.unpack_from(data, pos)))
                 pos += _BATCH.size
-            entries[pid] = ProducerEntry(pid, epoch, batches, coord, last_ts,
-                                         None if txn < 0 else txn)
+            entries[pid] = ProducerEntry(
+                pid, epoch, batches, coord, last_ts, None if txn < 0 else txn
+            )
         return entries
 
     def delete_snapshots_above(self, offset: int) -> None:

@@ -36,7 +36,8 @@ def deletable_segments(
         if (is_last and segment.size == 0) or upper > high_watermark:
             break
         by_time = config.retention_ms >= 0 and now_ms - segment.largest_timestamp() > (
-            config.retention_ms)
+            config.retention_ms
+        )
         by_size = config.retention_bytes >= 0 and excess - segment.size >= 0
         if not (by_time or by_size):
             break

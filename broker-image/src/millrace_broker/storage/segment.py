@@ -198,8 +198,14 @@ class LogSegment:
         self.size = pos
 
     def should_roll(
-        self, *, incoming_bytes: int, last_offset: int, max_timestamp: int, now_ms: int,
-        segment_bytes: int, segment_ms: int,
+        self,
+        *,
+        incoming_bytes: int,
+        last_offset: int,
+        max_timestamp: int,
+        now_ms: int,
+        segment_bytes: int,
+        segment_ms: int,
     ) -> bool:
         """Kafka's ``shouldRoll``: full by size, old by time, index full, or offset overflow."""
         if self.size == 0:

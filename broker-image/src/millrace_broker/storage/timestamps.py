@@ -38,9 +38,7 @@ def offset_for_timestamp(
     return None
 
 
-def max_timestamp(
-    segments: Sequence[LogSegment], log_start_offset: int
-) -> tuple[int, int] | None:
+def max_timestamp(segments: Sequence[LogSegment], log_start_offset: int) -> tuple[int, int] | None:
     best: LogSegment | None = None
     for segment in segments:
         if segment.size and (best is None or segment.max_timestamp > best.max_timestamp):

@@ -116,8 +116,9 @@ class AbortedTxnIndex:
 
     @staticmethod
     def _pack(entry: AbortedTxn) -> bytes:
-        return _ENTRY.pack(0, entry.producer_id, entry.first_offset, entry.last_offset,
-                           entry.last_stable_offset)
+        return _ENTRY.pack(
+            0, entry.producer_id, entry.first_offset, entry.last_offset, entry.last_stable_offset
+        )
 
     def append(self, entries: list[AbortedTxn]) -> None:
         """Persist entries (call before writing their markers to the log)."""
