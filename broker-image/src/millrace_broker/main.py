@@ -84,7 +84,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="HOST:PORT",
         help="serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 0.0.0.0:9404)",
     )
-    return parser.parse_args(argv)
+    return parser.parse_args(_attach_cluster_id(sys.argv[1:] if argv is None else argv))
+
+
+def _attach_cluster_id(argv: list[str]) -> list[str]:
+    """`--cluster-id X` -> `--cluster-id=X`.
+
+    Cluster ids are URL-safe base64, so one in 64 starts with '-', which argparse would
+    take for an option ("expected one argument"); the attached form is always a value.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--cluster-id" and i + 1 < len(argv):
+            out.append(f"--cluster-id={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
