@@ -227,7 +227,15 @@ def test_cluster_ready_with_racks_matching_zones(
     ns.wait_pods_ready(SELECTOR, 6, timeout=180)
     pods = {p["metadata"]["name"]: p for p in ns.get("pods", selector=SELECTOR)["items"]}
     assert len(pods) == 6 and all(pod_ready(p) for p in pods.values()), sorted(pods)
-    table = {b["nodeId"]: b for b in status["brokers"]}
+    # the status table is the operator's view: it follows the pods on its next pass
+    latest = wait_for(
+        lambda: get(ns, "cluster", CLUSTER),
+        lambda c: all(b["ready"] for b in c["status"]["brokers"]),
+        timeout=180,
+        what="every node ready in the Cluster's status table",
+        interval=3,
+    )
+    table = {b["nodeId"]: b for b in latest["status"]["brokers"]}
     for entry in table.values():
         assert entry["ready"], entry
         assert node_zone[pods[entry["pod"]]["spec"]["nodeName"]] == entry["zone"], entry
